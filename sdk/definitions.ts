@@ -1,0 +1,117 @@
+import type { ObjectContext, ServiceContext, SharedObjectContext, StateShape, UntypedState } from "./context.js";
+import type { RetryPolicy } from "./retry.js";
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+export type ExclusiveHandler<S extends StateShape> = (ctx: ObjectContext<S>, input: any) => Promise<any>;
+export type SharedHandlerFn<S extends StateShape> = (ctx: SharedObjectContext<S>, input: any) => Promise<any>;
+export type ServiceHandler = (ctx: ServiceContext, input: any) => Promise<any>;
+
+/** Marks a handler as shared: it runs concurrently with others on the same key, read-only. */
+export interface SharedHandler<F> {
+  readonly kind: "shared";
+  readonly fn: F;
+}
+
+/**
+ * A shared handler's context type comes from its own shared() call (contextually inferred from
+ * the enclosing object where TypeScript can), so any shared handler is accepted here.
+ */
+export type ObjectHandlers<S extends StateShape> = Record<string, ExclusiveHandler<S> | SharedHandler<(ctx: any, input: any) => Promise<any>>>;
+export type ServiceHandlers = Record<string, ServiceHandler>;
+
+/** Phantom carrier of a state type: `state: stateOf<{ count: number }>()`. */
+export interface StateType<S extends StateShape> {
+  readonly __state?: S;
+}
+
+export interface HandlerOptions {
+  /** Retries of the whole invocation after a retryable failure. */
+  retry?: RetryPolicy;
+}
+
+export interface ObjectDefinition<N extends string = string, S extends StateShape = any, H extends ObjectHandlers<S> = any> {
+  readonly kind: "object";
+  readonly name: N;
+  readonly handlers: H;
+  readonly options: HandlerOptions;
+  readonly __state?: S;
+}
+
+export interface ServiceDefinition<N extends string = string, H extends ServiceHandlers = any> {
+  readonly kind: "service";
+  readonly name: N;
+  readonly handlers: H;
+  readonly options: HandlerOptions;
+}
+
+export type Definition = ObjectDefinition | ServiceDefinition;
+
+const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
+
+function checkNames(kind: string, name: string, handlers: Record<string, unknown>): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new TypeError(`${kind} name "${name}" is invalid: use a letter followed by letters, digits, '_', '.' or '-' (max 128)`);
+  }
+  const handlerNames = Object.keys(handlers);
+  if (handlerNames.length === 0) throw new TypeError(`${kind} "${name}" declares no handlers`);
+  for (const h of handlerNames) {
+    if (!NAME_PATTERN.test(h)) throw new TypeError(`handler "${name}.${h}" has an invalid name: use a letter followed by letters, digits, '_', '.' or '-'`);
+    const value = handlers[h];
+    const fn = isShared(value) ? value.fn : value;
+    if (typeof fn !== "function") throw new TypeError(`handler "${name}.${h}" is not a function`);
+  }
+}
+
+export function isShared(value: unknown): value is SharedHandler<unknown> {
+  return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "shared";
+}
+
+/** Returns a phantom value that types an object's state. */
+export function stateOf<S extends StateShape>(): StateType<S> {
+  return {};
+}
+
+/**
+ * A keyed virtual object. Exclusive handlers (plain functions) run one at a time per key in
+ * arrival order; handlers wrapped in shared() run concurrently and read-only.
+ */
+export function object<const N extends string, H extends ObjectHandlers<S>, S extends StateShape = UntypedState>(def: {
+  name: N;
+  state?: StateType<S>;
+  handlers: H;
+  options?: HandlerOptions;
+}): ObjectDefinition<N, S, H> {
+  checkNames("object", def.name, def.handlers);
+  return Object.freeze({ kind: "object", name: def.name, handlers: def.handlers, options: def.options ?? {} });
+}
+
+/** Keyless handlers with durable steps and no state. */
+export function service<const N extends string, H extends ServiceHandlers>(def: {
+  name: N;
+  handlers: H;
+  options?: HandlerOptions;
+}): ServiceDefinition<N, H> {
+  checkNames("service", def.name, def.handlers);
+  return Object.freeze({ kind: "service", name: def.name, handlers: def.handlers, options: def.options ?? {} });
+}
+
+/** Declares a read-only handler that may run concurrently with others on the same key. */
+export function shared<S extends StateShape = UntypedState, A extends [input?: any] = [], O = unknown>(
+  fn: (ctx: SharedObjectContext<S>, ...args: A) => Promise<O>,
+): SharedHandler<(ctx: SharedObjectContext<S>, ...args: A) => Promise<O>> {
+  return Object.freeze({ kind: "shared" as const, fn });
+}
+
+type HandlerFn<V> = V extends SharedHandler<infer F> ? F : V;
+/** Input type of a handler (the second parameter; `void` when it takes none). */
+export type HandlerInput<V> = HandlerFn<V> extends (ctx: any, ...rest: infer R) => any ? (R extends [] ? void : R[0]) : never;
+/** Resolved output type of a handler. */
+export type HandlerOutput<V> = HandlerFn<V> extends (...args: any[]) => infer O ? Awaited<O> : never;
+
+/** A typed client of a definition: one method per handler, input → Promise<output>. */
+export type ClientOf<D extends Definition> = {
+  [K in keyof D["handlers"] & string]: HandlerInput<D["handlers"][K]> extends void
+    ? (input?: HandlerInput<D["handlers"][K]>) => Promise<HandlerOutput<D["handlers"][K]>>
+    : (input: HandlerInput<D["handlers"][K]>) => Promise<HandlerOutput<D["handlers"][K]>>;
+};

@@ -1,0 +1,86 @@
+/**
+ * Every error KVO raises or records is a KvoError with a stable string `code` and a
+ * `retryable` flag. The flag, not the class hierarchy, decides what the runtime does:
+ * a retryable failure is retried with backoff; a non-retryable one ends the invocation.
+ */
+export class KvoError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+
+  constructor(message: string, options: { code: string; retryable: boolean; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code;
+    this.retryable = options.retryable;
+  }
+}
+
+/** Thrown by a handler (or a ctx.run action) to fail the invocation at once, without retries. */
+export class TerminalError extends KvoError {
+  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
+    super(message, { code: options.code ?? "terminal", retryable: false, cause: options.cause });
+  }
+}
+
+/** A replay took a different action than the journal recorded at the same index. */
+export class NonDeterminismError extends KvoError {
+  constructor(message: string) {
+    super(message, { code: "non_deterministic", retryable: true });
+  }
+}
+
+/** A shared (read-only) handler tried to change state. */
+export class SharedHandlerWriteError extends KvoError {
+  constructor(method: string, target: string) {
+    super(
+      `ctx.${method}() was called in shared handler ${target}; shared handlers are read-only. ` +
+        `Move the write into an exclusive handler (declare it without shared()).`,
+      { code: "shared_handler_write", retryable: false },
+    );
+  }
+}
+
+/** Bad configuration found at start-up (topics, options). Not retryable: fix and restart. */
+export class ConfigurationError extends KvoError {
+  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
+    super(message, { code: options.code ?? "configuration", retryable: false, cause: options.cause });
+  }
+}
+
+/** This process lost ownership (group generation moved on); its work is discarded. */
+export class FencedError extends KvoError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: "fenced", retryable: false, cause: options.cause });
+  }
+}
+
+/** A value could not be serialized to or from its wire form. */
+export class SerializationError extends KvoError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: "serialization", retryable: false, cause: options.cause });
+  }
+}
+
+/** Wraps anything thrown that is not a KvoError. Unknown failures are retryable. */
+export class UnknownError extends KvoError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: "unknown", retryable: true, cause: options.cause });
+  }
+}
+
+/** Normalises any thrown value into a KvoError, keeping the original as `cause`. */
+export function toKvoError(thrown: unknown): KvoError {
+  if (thrown instanceof KvoError) return thrown;
+  if (thrown instanceof Error) {
+    const err = new UnknownError(thrown.message || thrown.name, { cause: thrown });
+    if (thrown.stack) err.stack = thrown.stack;
+    return err;
+  }
+  let text: string;
+  try {
+    text = typeof thrown === "string" ? thrown : JSON.stringify(thrown) ?? String(thrown);
+  } catch {
+    text = String(thrown);
+  }
+  return new UnknownError(`non-Error value thrown: ${text}`, { cause: thrown });
+}
