@@ -75,6 +75,12 @@ export interface LogTransport {
   readChangelog(partition: number, onRecord: (record: InboundRecord) => void): Promise<void>;
   /** Commits one transaction. Rejects with FencedError when this member may no longer commit. */
   commit(batch: TransactionBatch): Promise<void>;
+  /**
+   * Leaves and re-joins the group after this member was fenced: every owned partition is
+   * revoked (onRevoked), re-assigned (onAssigned) and consumed again from its committed
+   * offset, discarding whatever was fetched in between.
+   */
+  rejoin(): Promise<void>;
   /** Stops delivering records of these partitions until resumed (backpressure). */
   pause(partitions: number[]): void;
   resume(partitions: number[]): void;

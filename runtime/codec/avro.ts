@@ -1,0 +1,85 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import avro from "avsc";
+import { SerializationError } from "../../sdk/errors.js";
+
+/**
+ * Internal records are Avro with a one-byte prefix naming the writer's schema version.
+ * A reader decodes any version it knows into the current one through avsc's schema
+ * resolution, so a process on version N+1 reads what version N wrote during a rolling
+ * upgrade. Adding a version: add `<family>.v<N>.avsc` (new fields need defaults) and list it.
+ */
+const SCHEMA_DIR = fileURLToPath(new URL("../../schemas/", import.meta.url));
+
+function loadSchema(file: string): unknown {
+  return JSON.parse(readFileSync(SCHEMA_DIR + file, "utf8"));
+}
+
+/** Shared named types (kvo.v1.Failure) referenced by the record schemas. */
+function sharedRegistry(): Record<string, avro.Type> {
+  const registry: Record<string, avro.Type> = {};
+  avro.Type.forSchema(loadSchema("failure.v1.avsc") as avro.Schema, { registry });
+  return registry;
+}
+
+export class VersionedCodec<T> {
+  private readonly current: avro.Type;
+  private readonly currentVersion: number;
+  private readonly resolvers = new Map<number, { writer: avro.Type; resolver: avro.Resolver | null }>();
+
+  constructor(
+    readonly family: string,
+    versions: Record<number, unknown>,
+  ) {
+    const numbers = Object.keys(versions).map(Number).sort((a, b) => a - b);
+    const latest = numbers[numbers.length - 1];
+    if (latest === undefined || latest < 1 || latest > 255) throw new Error(`codec ${family}: no valid schema version`);
+    this.currentVersion = latest;
+    this.current = avro.Type.forSchema(versions[latest] as avro.Schema, { registry: sharedRegistry() });
+    for (const v of numbers) {
+      if (v === latest) {
+        this.resolvers.set(v, { writer: this.current, resolver: null });
+      } else {
+        const writer = avro.Type.forSchema(versions[v] as avro.Schema, { registry: sharedRegistry() });
+        this.resolvers.set(v, { writer, resolver: this.current.createResolver(writer) });
+      }
+    }
+  }
+
+  encode(value: T): Buffer {
+    let body: Buffer;
+    try {
+      body = this.current.toBuffer(value);
+    } catch (cause) {
+      throw new SerializationError(`cannot encode ${this.family} record: ${(cause as Error).message}`, { cause });
+    }
+    const out = Buffer.allocUnsafe(body.length + 1);
+    out[0] = this.currentVersion;
+    body.copy(out, 1);
+    return out;
+  }
+
+  decode(bytes: Buffer): T {
+    const version = bytes[0];
+    const known = version === undefined ? undefined : this.resolvers.get(version);
+    if (!known) {
+      throw new SerializationError(
+        `${this.family} record has schema version ${version ?? "(empty record)"}; this process reads versions ` +
+          `${[...this.resolvers.keys()].join(", ")}. Upgrade this process before reading data written by a newer one.`,
+      );
+    }
+    try {
+      const body = bytes.subarray(1);
+      return (known.resolver ? this.current.fromBuffer(body, known.resolver) : this.current.fromBuffer(body)) as T;
+    } catch (cause) {
+      throw new SerializationError(`cannot decode ${this.family} record (version ${version}): ${(cause as Error).message}`, { cause });
+    }
+  }
+}
+
+/** Builds a codec from schema files: `{ 1: "invocation.v1.avsc" }`. */
+export function codecFromFiles<T>(family: string, files: Record<number, string>): VersionedCodec<T> {
+  const versions: Record<number, unknown> = {};
+  for (const [v, file] of Object.entries(files)) versions[Number(v)] = loadSchema(file);
+  return new VersionedCodec<T>(family, versions);
+}

@@ -1,0 +1,16 @@
+import type { OutboundRecord } from "../log/log.js";
+
+/**
+ * Where partition processors put their effects. Writes join the pending batch of the group
+ * committer; `durable()` resolves when everything written so far is committed. After this
+ * process is fenced the promise never settles: the superseded work simply stops.
+ */
+export interface CommitSink {
+  /** Changelog record for this partition; within one batch the last write of a key wins. */
+  putChangelog(partition: number, key: string, value: Buffer | null): void;
+  /** Any other record: replies, DLQ, outgoing invocations. */
+  emit(record: OutboundRecord): void;
+  /** The next input offset of a partition whose records are all accounted for in the batch. */
+  consumed(partition: number, nextOffset: bigint): void;
+  durable(): Promise<void>;
+}

@@ -1,0 +1,19 @@
+/**
+ * Header names of the public record formats (see docs/record-format.md). Anything that can
+ * produce to Kafka can start an invocation with these; replies and DLQ records carry them.
+ */
+export const H = {
+  handler: "kvo-handler",
+  idempotencyKey: "kvo-idempotency-key",
+  replyTo: "kvo-reply-to",
+  correlationId: "kvo-correlation-id",
+  invocationId: "kvo-invocation-id",
+  status: "kvo-status",
+  errorCode: "kvo-error-code",
+  errorMessage: "kvo-error-message",
+  dlqSourceTopic: "kvo-dlq-source-topic",
+  dlqSourcePartition: "kvo-dlq-source-partition",
+  dlqSourceOffset: "kvo-dlq-source-offset",
+} as const;
+
+export const KVO_HEADER_PREFIX = "kvo-";

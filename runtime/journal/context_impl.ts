@@ -1,0 +1,240 @@
+import type { DeterministicRandom, DurableDate, InvocationRequest, ObjectContext } from "../../sdk/context.js";
+import { KvoError, NonDeterminismError, SharedHandlerWriteError, TerminalError, toKvoError } from "../../sdk/errors.js";
+import { backoffDelay, DEFAULT_RUN_RETRY, resolveRetryPolicy, type RetryPolicy } from "../../sdk/retry.js";
+import type { JournalEntryRecord, JournalKind } from "../codec/records.js";
+import { decodeJson, encodeJson } from "../codec/json_payload.js";
+import type { Journal } from "./journal.js";
+import { seededRandom } from "./rand.js";
+
+export type HandlerMode = "exclusive" | "shared" | "service";
+
+/** What a context needs from the partition that hosts the invocation. */
+export interface StateSource {
+  /** Current value of a state name of this object, or undefined. */
+  read(name: string): Buffer | undefined;
+  names(): string[];
+}
+
+/** Writes an exclusive invocation made; applied to the object when the invocation succeeds. */
+export class StateOverlay {
+  /** name → new value, or null when cleared. */
+  readonly writes = new Map<string, Buffer | null>();
+  clearedAll = false;
+}
+
+export interface ContextOptions {
+  target: string;
+  key: string | null;
+  mode: HandlerMode;
+  request: InvocationRequest;
+  journal: Journal;
+  state: StateSource;
+  overlay: StateOverlay;
+  /** Sleeps between ctx.run retries; injectable so tests stay deterministic. */
+  sleep: (ms: number) => Promise<void>;
+  now: () => number;
+}
+
+/**
+ * The handler context of one attempt. Actions are matched against the journal by index:
+ * a recorded entry is returned as it was (same kind and name required), a new one is
+ * recorded. After the attempt ends or diverges, the context is dead: its promises never
+ * settle, so user code cannot act on a superseded attempt.
+ */
+export class ContextImpl implements ObjectContext {
+  readonly rand: DeterministicRandom;
+  readonly date: DurableDate;
+  private cursor = 0;
+  private divergence: NonDeterminismError | null = null;
+  private ended = false;
+
+  constructor(private readonly o: ContextOptions) {
+    this.rand = seededRandom(o.request.id);
+    this.date = { now: () => this.durableNow() };
+  }
+
+  get key(): string {
+    if (this.o.key === null) throw new KvoError("ctx.key is not available in service handlers", { code: "no_key", retryable: false });
+    return this.o.key;
+  }
+
+  get request(): InvocationRequest {
+    return this.o.request;
+  }
+
+  /** Divergence found during this attempt, if any; it overrides the handler's own result. */
+  get nonDeterminism(): NonDeterminismError | null {
+    return this.divergence;
+  }
+
+  /** Marks the attempt over and checks that the replay consumed the whole journal. */
+  end(): void {
+    if (!this.ended && !this.divergence && this.cursor < this.o.journal.recorded.length) {
+      const next = this.o.journal.recorded[this.cursor]!;
+      this.divergence = new NonDeterminismError(
+        `${this.where()}: the handler finished at journal index ${this.cursor}, but the journal recorded ` +
+          `${this.o.journal.recorded.length} entries (next: ${next.kind} "${next.name}"). ` +
+          `The handler code changed while this invocation was in flight, or it branches on something not journaled.`,
+      );
+    }
+    this.ended = true;
+  }
+
+  // ---- state -------------------------------------------------------------------------------
+
+  async get<T>(name: string): Promise<T | null> {
+    this.requireLive();
+    this.requireState("get");
+    const overlay = this.o.overlay;
+    let bytes: Buffer | null | undefined;
+    if (overlay.writes.has(name)) bytes = overlay.writes.get(name) ?? null;
+    else if (overlay.clearedAll) bytes = null;
+    else bytes = this.o.state.read(name) ?? null;
+    if (bytes === null) return null;
+    return decodeJson(bytes, `state "${name}"`) as T;
+  }
+
+  async stateKeys(): Promise<string[]> {
+    this.requireLive();
+    this.requireState("stateKeys");
+    const overlay = this.o.overlay;
+    const names = new Set(overlay.clearedAll ? [] : this.o.state.names());
+    for (const [name, value] of overlay.writes) {
+      if (value === null) names.delete(name);
+      else names.add(name);
+    }
+    return [...names].sort();
+  }
+
+  set(name: string, value: unknown): void {
+    this.requireWritable("set");
+    if (value === undefined) throw new TerminalError(`ctx.set("${name}", undefined): use ctx.clear("${name}") to remove a value`, { code: "invalid_state_value" });
+    const bytes = encodeJson(value, `state "${name}"`);
+    this.record("set", name, bytes, () => this.o.overlay.writes.set(name, bytes));
+  }
+
+  clear(name: string): void {
+    this.requireWritable("clear");
+    this.record("clear", name, null, () => this.o.overlay.writes.set(name, null));
+  }
+
+  clearAll(): void {
+    this.requireWritable("clearAll");
+    this.record("clearAll", "", null, () => {
+      this.o.overlay.writes.clear();
+      this.o.overlay.clearedAll = true;
+    });
+  }
+
+  // ---- durable steps -----------------------------------------------------------------------
+
+  async run<T>(name: string, action: () => T | Promise<T>, retry?: RetryPolicy): Promise<T> {
+    this.requireLive();
+    const replayed = this.replay("run", name);
+    if (replayed) return this.unwrapRun<T>(replayed);
+    const policy = resolveRetryPolicy(retry, DEFAULT_RUN_RETRY);
+    const index = this.o.journal.reserve();
+    let entry: JournalEntryRecord;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const value = await action();
+        entry = { kind: "run", name, value: encodeJson(value, `result of ctx.run("${name}")`), failure: null };
+        break;
+      } catch (thrown) {
+        const err = toKvoError(thrown);
+        if (!err.retryable || attempt >= policy.maxAttempts) {
+          const message = err.retryable ? `ctx.run("${name}") failed after ${attempt} attempts: ${err.message}` : err.message;
+          entry = { kind: "run", name, value: null, failure: { code: err.code, message } };
+          break;
+        }
+        await this.o.sleep(backoffDelay(policy, attempt));
+        this.requireLive();
+      }
+    }
+    await this.o.journal.complete(index, entry);
+    await this.liveGate();
+    return this.unwrapRun<T>(entry);
+  }
+
+  private async durableNow(): Promise<number> {
+    this.requireLive();
+    const replayed = this.replay("now", "");
+    if (replayed) return decodeJson(replayed.value, "ctx.date.now()") as number;
+    const index = this.o.journal.reserve();
+    const value = this.o.now();
+    await this.o.journal.complete(index, { kind: "now", name: "", value: encodeJson(value, "ctx.date.now()"), failure: null });
+    await this.liveGate();
+    return value;
+  }
+
+  // ---- journal matching --------------------------------------------------------------------
+
+  /** Returns the recorded entry for the next index, or null when the action is new. */
+  private replay(kind: JournalKind, name: string, value?: Buffer | null): JournalEntryRecord | null {
+    const index = this.cursor++;
+    const recorded = this.o.journal.recorded;
+    if (index >= recorded.length) return null;
+    const entry = recorded[index]!;
+    const valueDiffers = value !== undefined && !sameBytes(entry.value, value);
+    if (entry.kind !== kind || entry.name !== name || valueDiffers) {
+      const what = valueDiffers && entry.kind === kind && entry.name === name ? " with a different value" : "";
+      this.divergence = new NonDeterminismError(
+        `${this.where()}: replay diverged at journal index ${index}: the journal recorded ${entry.kind} "${entry.name}", ` +
+          `the handler now did ${kind} "${name}"${what}. Handlers must take the same actions in the same order on replay: ` +
+          `do not branch on Date.now()/Math.random() outside ctx.run, and do not change in-flight handler code.`,
+      );
+      throw this.divergence;
+    }
+    return entry;
+  }
+
+  /** Records a synchronous state action (its effect applies at once, durability rides along). */
+  private record(kind: JournalKind, name: string, value: Buffer | null, apply: () => void): void {
+    if (this.replay(kind, name, value)) {
+      apply();
+      return;
+    }
+    const index = this.o.journal.reserve();
+    void this.o.journal.complete(index, { kind, name, value, failure: null });
+    apply();
+  }
+
+  private unwrapRun<T>(entry: JournalEntryRecord): T {
+    if (entry.failure) throw new TerminalError(entry.failure.message, { code: entry.failure.code });
+    return decodeJson(entry.value, `result of ctx.run("${entry.name}")`) as T;
+  }
+
+  // ---- guards ------------------------------------------------------------------------------
+
+  private requireLive(): void {
+    if (this.divergence) throw this.divergence;
+    if (this.ended) throw new KvoError(`${this.where()}: the context of a finished attempt was used; await every ctx call inside the handler`, { code: "context_ended", retryable: false });
+  }
+
+  /** After a superseded attempt ends, its pending steps stay pending forever. */
+  private liveGate(): Promise<void> {
+    return this.ended ? new Promise<void>(() => {}) : Promise.resolve();
+  }
+
+  private requireState(method: string): void {
+    if (this.o.mode === "service") {
+      throw new KvoError(`ctx.${method}() is not available in service ${this.o.target}: services have no state; use an object`, { code: "no_state", retryable: false });
+    }
+  }
+
+  private requireWritable(method: string): void {
+    this.requireLive();
+    this.requireState(method);
+    if (this.o.mode === "shared") throw new SharedHandlerWriteError(method, this.where());
+  }
+
+  private where(): string {
+    const r = this.o.request;
+    return `${this.o.target}${this.o.key === null ? "" : `/${this.o.key}`} (invocation ${r.id})`;
+  }
+}
+
+function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.equals(b);
+}
