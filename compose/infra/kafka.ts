@@ -23,6 +23,7 @@ import {
   logDir,
   onPath,
   portOpen,
+  portsFree,
   pretty,
   run,
   sleep,
@@ -268,7 +269,7 @@ export function kafkaService(opts: KafkaOptions = {}): KafkaService {
         await waitHealthy(name, rec, service.isHealthy, 180_000);
         return status(paths);
       }
-      if ((await portOpen(HOST, port)) || (await portOpen(HOST, controllerPort))) {
+      if (!(await portsFree(HOST, [port, controllerPort]))) {
         throw new Error(
           `${name}: port ${port} or ${controllerPort} on ${HOST} is in use by a process infra:up did not start; ` +
             `stop it, or point KVO at it with KVO_BOOTSTRAP_SERVERS`,

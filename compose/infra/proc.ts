@@ -109,12 +109,37 @@ export function groupMembers(pgid: number): number[] {
       const stat = readFileSync(`/proc/${e}/stat`, "utf8");
       const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       // rest[0]=state rest[1]=ppid rest[2]=pgrp
-      if (rest[0] !== "Z" && rest[0] !== "X" && Number(rest[2]) === pgid) out.push(Number(e));
+      if (Number(rest[2]) !== pgid) continue;
+      if (rest[0] === "Z" || rest[0] === "X") {
+        // a zombie leader whose other threads are still exiting still holds its sockets
+        if (threads(Number(e)) <= 1) continue;
+      }
+      out.push(Number(e));
     } catch {
       // process vanished
     }
   }
   return out;
+}
+
+function threads(pid: number): number {
+  try {
+    const m = /^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Waits up to `waitMs` for nothing to listen on any of the ports; true when they are free. */
+export async function portsFree(host: string, ports: number[], waitMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const busy = await Promise.all(ports.map((p) => portOpen(host, p)));
+    if (!busy.some(Boolean)) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(200);
+  }
 }
 
 export interface StartOptions {

@@ -13,6 +13,7 @@ import {
   logDir,
   onPath,
   portOpen,
+  portsFree,
   run,
   startDetachedAndWait,
   stopRecorded,
@@ -85,7 +86,7 @@ export function redisService(opts: RedisOptions = {}): InfraService {
         await waitHealthy(name, rec, service.isHealthy, 30_000);
         return status(paths);
       }
-      if (await portOpen(HOST, port)) {
+      if (!(await portsFree(HOST, [port]))) {
         throw new Error(
           `${name}: port ${port} on ${HOST} is in use by a process infra:up did not start; ` +
             `stop it, or point KVO at it with KVO_REDIS_URL`,
