@@ -1,0 +1,255 @@
+import { describe, expect, it } from "vitest";
+import { object, service, shared, TerminalError } from "../../sdk/index.js";
+import { MemoryApp } from "../support/memory_app.js";
+import { waitFor } from "../support/wait.js";
+
+function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe("per-key order and shared handlers", () => {
+  it("runs exclusive invocations of one key one at a time in arrival order, shared ones alongside", async () => {
+    const gate = deferred();
+    const log: string[] = [];
+    let running = 0;
+    let maxRunning = 0;
+    const box = object({
+      name: "Box",
+      handlers: {
+        append: async (ctx, item: string) => {
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          log.push(`start ${item}`);
+          if (item === "first") await gate.promise;
+          await ctx.run("step", () => item);
+          const items = (await ctx.get<string[]>("items")) ?? [];
+          ctx.set("items", [...items, item]);
+          log.push(`end ${item}`);
+          running--;
+          return items.length + 1;
+        },
+        peek: shared(async (ctx) => {
+          log.push("peek");
+          return (await ctx.get<string[]>("items")) ?? [];
+        }),
+      },
+    });
+    const app = new MemoryApp({ objects: [box] });
+    await app.start();
+    const order = ["first", "second", "third", "fourth"].map((i) => app.send("Box/k", "append", i));
+    const other = app.send("Box/other", "append", "elsewhere");
+    const peek = app.send("Box/k", "peek");
+    // The shared peek and another key finish while "first" still holds key k.
+    expect((await app.reply(peek)).value).toEqual([]);
+    expect((await app.reply(other)).value).toBe(1);
+    expect(log.filter((l) => l.startsWith("start") && !l.includes("elsewhere"))).toEqual(["start first"]);
+    gate.resolve();
+    const results = await Promise.all(order.map((c) => app.reply(c)));
+    expect(results.map((r) => r.value)).toEqual([1, 2, 3, 4]);
+    const kLog = log.filter((l) => !l.includes("elsewhere") && l !== "peek");
+    expect(kLog).toEqual(["start first", "end first", "start second", "end second", "start third", "end third", "start fourth", "end fourth"]);
+    const after = app.send("Box/k", "peek");
+    expect((await app.reply(after)).value).toEqual(["first", "second", "third", "fourth"]);
+    await app.runtime.stop();
+  });
+
+  it("throws a clear error when a shared handler writes state", async () => {
+    const o = object({
+      name: "Ro",
+      handlers: { sneaky: shared(async (ctx) => (ctx as unknown as { set(n: string, v: number): void }).set("x", 1)) },
+    });
+    const app = new MemoryApp({ objects: [o] });
+    await app.start();
+    const r = await app.reply(app.send("Ro/1", "sneaky"));
+    expect(r.status).toBe("failed");
+    expect(r.errorCode).toBe("shared_handler_write");
+    expect(r.errorMessage).toMatch(/ctx\.set\(\) was called in shared handler Ro\/1 .*read-only/);
+    await app.runtime.stop();
+  });
+});
+
+describe("retries and failures", () => {
+  it("retries a retryable failure with backoff and replays completed steps", async () => {
+    let attempts = 0;
+    let stepRuns = 0;
+    const o = object({
+      name: "Flaky",
+      handlers: {
+        go: async (ctx) => {
+          const v = await ctx.run("once", () => ++stepRuns);
+          attempts++;
+          if (attempts < 3) throw new Error(`transient ${attempts}`);
+          return { v, attempt: ctx.request.attempt };
+        },
+      },
+      options: { retry: { initialIntervalMs: 1, maxAttempts: 5 } },
+    });
+    const app = new MemoryApp({ objects: [o] });
+    await app.start();
+    const r = await app.reply(app.send("Flaky/1", "go"));
+    expect(r).toMatchObject({ status: "ok", value: { v: 1, attempt: 3 } });
+    expect(stepRuns).toBe(1);
+    await app.runtime.stop();
+  });
+
+  it("gives up after the bounded attempts and records the last error; state writes are discarded", async () => {
+    let attempts = 0;
+    const o = object({
+      name: "Doomed",
+      handlers: {
+        go: async (ctx) => {
+          ctx.set("partial", true);
+          throw new Error(`boom ${++attempts}`);
+        },
+        read: shared(async (ctx) => ctx.get("partial")),
+      },
+      options: { retry: { initialIntervalMs: 1, maxAttempts: 3 } },
+    });
+    const app = new MemoryApp({ objects: [o] });
+    await app.start();
+    const r = await app.reply(app.send("Doomed/1", "go"));
+    expect(r.status).toBe("failed");
+    expect(r.errorCode).toBe("unknown");
+    expect(r.errorMessage).toBe("gave up after 3 attempts: boom 3");
+    expect(attempts).toBe(3);
+    expect((await app.reply(app.send("Doomed/1", "read"))).value).toBe(null);
+    await app.runtime.stop();
+  });
+
+  it("fails at once on TerminalError, and ctx.run retries by its own policy", async () => {
+    let runTries = 0;
+    const o = object({
+      name: "T",
+      handlers: {
+        terminal: async () => {
+          throw new TerminalError("not allowed", { code: "not_allowed" });
+        },
+        step: async (ctx) => {
+          const v = await ctx.run("retried", () => {
+            if (++runTries < 3) throw new Error("not yet");
+            return "ok";
+          }, { initialIntervalMs: 1, maxAttempts: 5 });
+          try {
+            await ctx.run("hopeless", () => {
+              throw new Error("never works");
+            }, { initialIntervalMs: 1, maxAttempts: 2 });
+          } catch (e) {
+            return { v, caught: (e as TerminalError).message, code: (e as TerminalError).code };
+          }
+          return { v };
+        },
+      },
+    });
+    const app = new MemoryApp({ objects: [o] });
+    await app.start();
+    expect(await app.reply(app.send("T/1", "terminal"))).toMatchObject({ status: "failed", errorCode: "not_allowed", errorMessage: "not allowed" });
+    const r = await app.reply(app.send("T/1", "step"));
+    expect(r).toMatchObject({ status: "ok", value: { v: "ok", caught: 'ctx.run("hopeless") failed after 2 attempts: never works', code: "unknown" } });
+    expect(runTries).toBe(3);
+    await app.runtime.stop();
+  });
+});
+
+describe("determinism check", () => {
+  it("fails the attempt with an error naming the recorded and the actual action", async () => {
+    let attempt = 0;
+    const o = object({
+      name: "Nd",
+      handlers: {
+        go: async (ctx) => {
+          attempt++;
+          await ctx.run(attempt === 1 ? "charge-card" : "send-email", () => 1);
+          if (attempt === 1) throw new Error("crash after the step");
+          return "done";
+        },
+      },
+      options: { retry: { initialIntervalMs: 1, maxAttempts: 2 } },
+    });
+    const app = new MemoryApp({ objects: [o] });
+    await app.start();
+    const r = await app.reply(app.send("Nd/1", "go"));
+    expect(r.status).toBe("failed");
+    expect(r.errorCode).toBe("non_deterministic");
+    expect(r.errorMessage).toContain('the journal recorded run "charge-card", the handler now did run "send-email"');
+    await app.runtime.stop();
+  });
+
+  it("detects a replay that ends early", async () => {
+    let attempt = 0;
+    const o = object({
+      name: "Short",
+      handlers: {
+        go: async (ctx) => {
+          attempt++;
+          await ctx.run("one", () => 1);
+          if (attempt === 1) {
+            await ctx.run("two", () => 2);
+            throw new Error("retry me");
+          }
+          return "done";
+        },
+      },
+      options: { retry: { initialIntervalMs: 1, maxAttempts: 2 } },
+    });
+    const app = new MemoryApp({ objects: [o] });
+    await app.start();
+    const r = await app.reply(app.send("Short/1", "go"));
+    expect(r.errorCode).toBe("non_deterministic");
+    expect(r.errorMessage).toMatch(/finished at journal index 1, but the journal recorded 2 entries \(next: run "two"\)/);
+    await app.runtime.stop();
+  });
+});
+
+describe("bad input", () => {
+  it("records a clear failure and a DLQ copy for each bad record, and keeps going", async () => {
+    const o = object({ name: "Good", handlers: { echo: async (_ctx, v: unknown) => v } });
+    const s = service({ name: "Svc", handlers: { hi: async () => "hi" } });
+    const app = new MemoryApp({ objects: [o], services: [s] });
+    await app.start();
+    const cases = [
+      { corr: app.send("Nope/1", "echo", 1), code: "unknown_target", msg: /no object or service named "Nope".*known: Good, Svc/ },
+      { corr: app.send("Good/1", "nope", 1), code: "unknown_handler", msg: /Good has no handler "nope" \(known: echo\)/ },
+      { corr: app.send("Good/1", "echo", undefined, { raw: Buffer.from("{not json") }), code: "invalid_input", msg: /input of Good\.echo is not valid JSON/ },
+      { corr: app.send(null, "echo", 1), code: "missing_key", msg: /has no key/ },
+      { corr: app.send("Good", "echo", 1), code: "missing_key", msg: /object Good needs a key/ },
+      { corr: app.send("Good/1", null, 1), code: "missing_handler", msg: /header kvo-handler is missing/ },
+    ];
+    const good = app.send("Good/1", "echo", { fine: true });
+    const svc = app.send("Svc", "hi");
+    for (const c of cases) {
+      const r = await app.reply(c.corr);
+      expect(r.status, c.code).toBe("failed");
+      expect(r.errorCode, c.code).toBe(c.code);
+      expect(r.errorMessage, c.code).toMatch(c.msg);
+    }
+    expect((await app.reply(good)).value).toEqual({ fine: true });
+    expect((await app.reply(svc)).value).toBe("hi");
+    await waitFor(() => app.dlq().length === cases.length, "DLQ records");
+    expect(app.dlq().map((d) => d.code).sort()).toEqual(cases.map((c) => c.code).sort());
+    await app.runtime.stop();
+  });
+});
+
+describe("idempotency keys", () => {
+  it("runs a request once per idempotency key and answers repeats with the same outcome", async () => {
+    let runs = 0;
+    const o = object({ name: "Pay", handlers: { charge: async (ctx, amount: number) => ctx.run("charge", () => ({ charged: amount, n: ++runs })) } });
+    const app = new MemoryApp({ objects: [o] });
+    await app.start();
+    const a = app.send("Pay/acct", "charge", 10, { idempotencyKey: "order-1" });
+    const b = app.send("Pay/acct", "charge", 10, { idempotencyKey: "order-1" });
+    const ra = await app.reply(a);
+    const rb = await app.reply(b);
+    const c = app.send("Pay/acct", "charge", 10, { idempotencyKey: "order-1" });
+    const rc = await app.reply(c);
+    expect(ra.value).toEqual({ charged: 10, n: 1 });
+    expect(rb.value).toEqual(ra.value);
+    expect(rc.value).toEqual(ra.value);
+    expect(runs).toBe(1);
+    const d = await app.reply(app.send("Pay/acct", "charge", 10, { idempotencyKey: "order-2" }));
+    expect(d.value).toEqual({ charged: 10, n: 2 });
+    await app.runtime.stop();
+  });
+});
