@@ -1,0 +1,153 @@
+/**
+ * Client-neutral helpers of the client benchmark: topics, input fill, the exactly-once check
+ * of the output (a read_committed reader), statistics.
+ */
+import { randomUUID } from "node:crypto";
+import { RdKafka } from "@confluentinc/kafka-javascript";
+import { Kafka, logLevel } from "kafkajs";
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}.${Date.now().toString(36)}.${randomUUID().slice(0, 8)}`;
+}
+
+function admin(brokers: string[]) {
+  return new Kafka({ clientId: "bench-clients-admin", brokers, logLevel: logLevel.NOTHING }).admin();
+}
+
+export async function createTopics(brokers: string[], topics: string[], partitions = 1): Promise<void> {
+  const a = admin(brokers);
+  await a.connect();
+  try {
+    await a.createTopics({
+      waitForLeaders: true,
+      topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+    });
+  } finally {
+    await a.disconnect();
+  }
+}
+
+export async function deleteTopics(brokers: string[], topics: string[]): Promise<void> {
+  const a = admin(brokers);
+  try {
+    await a.connect();
+    await a.deleteTopics({ topics, timeout: 10_000 });
+  } catch {
+    // best effort: unique names, left-overs do not matter
+  } finally {
+    await a.disconnect().catch(() => undefined);
+  }
+}
+
+/** Input record i: key "i", value ~100 bytes. */
+export function inputValue(i: number): Buffer {
+  return Buffer.from(`${i}:`.padEnd(100, "x"));
+}
+
+/** Writes `count` records (non-transactional, acks=all) to partition 0 of `topic`. */
+export async function fill(brokers: string[], topic: string, count: number): Promise<void> {
+  const p = new Kafka({ clientId: "bench-clients-fill", brokers, logLevel: logLevel.NOTHING }).producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+  await p.connect();
+  try {
+    for (let start = 0; start < count; start += 1000) {
+      const messages = [];
+      for (let i = start; i < Math.min(count, start + 1000); i++) {
+        messages.push({ key: String(i), value: inputValue(i), partition: 0 });
+      }
+      await p.send({ topic, acks: -1, messages });
+    }
+  } finally {
+    await p.disconnect();
+  }
+}
+
+/**
+ * Reads partition 0 of `topic` read_committed from the beginning to its end (the last stable
+ * offset) and returns every record key, in order.
+ */
+export async function readCommittedKeys(brokers: string[], topic: string, timeoutMs = 60_000): Promise<string[]> {
+  const consumer = new RdKafka.KafkaConsumer(
+    {
+      "bootstrap.servers": brokers.join(","),
+      "group.id": uniqueName("bench.clients.verify"),
+      "enable.auto.commit": false,
+      "isolation.level": "read_committed",
+      "enable.partition.eof": true,
+      "auto.offset.reset": "earliest",
+    },
+    {},
+  );
+  await new Promise<void>((resolve, reject) => {
+    consumer.connect({ timeout: 10_000 }, (err) => (err ? reject(err) : resolve()));
+  });
+  const keys: string[] = [];
+  let eof = false;
+  consumer.on("partition.eof", () => {
+    eof = true;
+  });
+  consumer.assign([{ topic, partition: 0, offset: 0 }]);
+  const deadline = Date.now() + timeoutMs;
+  try {
+    while (!eof) {
+      if (Date.now() > deadline) throw new Error(`verify: no end of ${topic} within ${timeoutMs} ms`);
+      const batch = await new Promise<RdKafka.Message[]>((resolve, reject) => {
+        consumer.consume(1000, (err, msgs) => (err ? reject(err) : resolve(msgs)));
+      });
+      for (const m of batch) keys.push(m.key ? m.key.toString() : "");
+    }
+  } finally {
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  }
+  return keys;
+}
+
+export interface ExactlyOnce {
+  expected: number;
+  seen: number;
+  lost: number;
+  duplicated: number;
+}
+
+/** Output keys must be exactly "0".."expected-1", each once. */
+export function exactlyOnce(keys: string[], expected: number): ExactlyOnce {
+  const counts = new Map<string, number>();
+  for (const k of keys) counts.set(k, (counts.get(k) ?? 0) + 1);
+  let lost = 0;
+  for (let i = 0; i < expected; i++) if (!counts.has(String(i))) lost++;
+  let duplicated = 0;
+  for (const c of counts.values()) if (c > 1) duplicated += c - 1;
+  return { expected, seen: keys.length, lost, duplicated };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx] ?? Number.NaN;
+}
+
+export function median(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? (v[mid] ?? Number.NaN) : ((v[mid - 1] ?? 0) + (v[mid] ?? 0)) / 2;
+}
+
+export const round = (x: number, digits = 1): number => {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+};
+
+/** Resolves with fn's result, or with `fallback` after `ms`. */
+export async function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<T>((r) => (timer = setTimeout(() => r(fallback), ms)))]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
