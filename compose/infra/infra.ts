@@ -39,7 +39,9 @@ export function defaultPaths(): InfraPaths {
 
 /** The shared services in start order. Built per call so environment overrides are read fresh. */
 export function services(): InfraService[] {
-  return [kafkaService(), registryService(), redisService()];
+  const list = [kafkaService(), registryService(), redisService()];
+  endpointWidth = Math.max(26, ...list.map((s) => s.endpoint().length));
+  return list;
 }
 
 export type UpState = "started" | "already running" | "running (not started by infra:up)" | "external";
@@ -53,8 +55,10 @@ export interface UpResult extends ServiceStatus {
 type Log = (line: string) => void;
 const stdout: Log = (line) => process.stdout.write(line + "\n");
 
+let endpointWidth = 26;
+
 function describe(r: { name: string; endpoint: string; pid?: number; logFile?: string; external: boolean }, state: string): string {
-  const parts = [r.name.padEnd(9), state.padEnd(18), r.endpoint.padEnd(26)];
+  const parts = [r.name.padEnd(9), state.padEnd(18), r.endpoint.padEnd(endpointWidth)];
   if (r.external) parts.push(`(from ${ENV_OVERRIDES[r.name] ?? "environment"})`);
   if (r.pid !== undefined) parts.push(`pid ${r.pid}`);
   if (r.logFile) parts.push(`log ${pretty(r.logFile)}`);

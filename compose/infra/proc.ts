@@ -14,6 +14,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -228,6 +229,9 @@ export async function stopRecorded(
   if (left.length > 0) {
     throw new Error(`${name}: processes ${left.join(", ")} of group ${pgid} survived SIGKILL`);
   }
+  // Dead now; give whoever reaps orphans (init) a moment so no <defunct> entry lingers.
+  const reapDeadline = Date.now() + 5000;
+  while (Date.now() < reapDeadline && existsSync(`/proc/${pgid}`)) await sleep(100);
   removePid(paths, name);
   return true;
 }
@@ -341,45 +345,53 @@ export function onPath(cmd: string): string | undefined {
   return undefined;
 }
 
-/** Cross-process lock on a directory (mkdir is atomic); stale locks of dead pids are taken over. */
+/**
+ * Cross-process lock: a directory holding the holder's pid, created atomically by renaming a
+ * prepared temporary directory onto the lock path (fails while a holder exists). A lock whose
+ * holder died is taken over.
+ */
 export async function withLock<T>(paths: InfraPaths, name: string, fn: () => Promise<T>, waitMs = 15 * 60_000): Promise<T> {
   mkdirSync(runDir(paths), { recursive: true });
   const dir = join(runDir(paths), `${name}.lock`);
   const deadline = Date.now() + waitMs;
+  const waitStart = Date.now();
   let announced = false;
   for (;;) {
+    const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    mkdirSync(tmp);
+    writeFileSync(join(tmp, "pid"), String(process.pid));
     try {
-      mkdirSync(dir);
-      writeFileSync(join(dir, "pid"), String(process.pid));
+      renameSync(tmp, dir);
       break;
     } catch {
-      let holder = NaN;
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    let holder = NaN;
+    try {
+      holder = Number(readFileSync(join(dir, "pid"), "utf8"));
+    } catch {
+      // released meanwhile, or a lock dir of an older version without a pid file
+    }
+    const alive = Number.isFinite(holder) && holder > 0 && cmdline(holder) !== undefined;
+    if (!alive) {
+      let age = Infinity;
       try {
-        holder = Number(readFileSync(join(dir, "pid"), "utf8"));
+        age = Date.now() - statSync(dir).mtimeMs;
       } catch {
-        // being created or removed
+        continue; // released meanwhile
       }
-      const alive = Number.isFinite(holder) && holder > 0 && cmdline(holder) !== undefined;
-      let stale = !alive && Number.isFinite(holder);
-      if (!Number.isFinite(holder)) {
-        // pid not written yet, or the holder died right after mkdir
-        try {
-          stale = Date.now() - statSync(dir).mtimeMs > 10_000;
-        } catch {
-          stale = false;
-        }
-      }
-      if (stale) {
+      if (Number.isFinite(holder) || age > 2000) {
         rmSync(dir, { recursive: true, force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${pretty(dir)} held by pid ${holder}`);
-      if (!announced && Number.isFinite(holder)) {
-        process.stderr.write(`waiting for another infra command (pid ${holder}) to finish...\n`);
-        announced = true;
-      }
-      await sleep(250);
     }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${pretty(dir)} held by pid ${holder}`);
+    if (!announced && Date.now() - waitStart > 1000) {
+      const who = alive ? `pid ${holder}: ${(cmdline(holder) ?? "").trim().slice(0, 120)}` : "unknown holder";
+      process.stderr.write(`waiting for another infra command to finish (${who})...\n`);
+      announced = true;
+    }
+    await sleep(250);
   }
   try {
     return await fn();
