@@ -106,7 +106,8 @@ export async function up(opts: { log?: Log; paths?: InfraPaths } = {}): Promise<
       try {
         r = await bringUp(svc, paths);
       } catch (err) {
-        throw new Error(`${svc.name} failed to start: ${(err as Error).message}`);
+        const msg = (err as Error).message;
+        throw new Error(msg.startsWith(svc.name) ? msg : `${svc.name}: ${msg}`);
       }
       results.push(r);
       log(describe(r, r.state) + (r.state === "started" ? ` (${r.seconds}s)` : ""));
