@@ -1,0 +1,326 @@
+/**
+ * Group membership and record delivery for the input topic.
+ *
+ * Assignment is EAGER (range): every rebalance revokes all of a member's partitions and then
+ * assigns the new set. Chosen over cooperative-sticky because then a group generation change
+ * always coincides with the loss of every partition, so a commit refused for a stale
+ * generation (ILLEGAL_GENERATION and friends) really means "no longer the owner" and is
+ * reported as FencedError; with cooperative rebalancing a member keeps partitions across
+ * generations and a commit racing a generation bump would be refused while still owning them.
+ * The price is a stop-the-world rebalance (every partition restored again) when membership
+ * changes; see docs/kafka-client.md.
+ *
+ * Ordering guarantees towards the listener:
+ * - onAssigned(p) resolves before the partitions are handed to librdkafka, so no record of p
+ *   can be delivered earlier; p is committable from the start of onAssigned.
+ * - on revocation, delivery of p stops at once, onRevoked(p) is awaited (p is still
+ *   committable meanwhile, same generation), then p is released. Afterwards commits naming p
+ *   are refused locally with FencedError.
+ * - records of one partition are delivered in offset order; a paused partition's records
+ *   that were already fetched are held and delivered on resume.
+ */
+import type { ConsumeListener, InboundRecord } from "../../runtime/log/log.js";
+import { RdCodes, asRdError, describe } from "./errors.js";
+import { baseConfig, type ResolvedOptions } from "./options.js";
+import {
+  OFFSET_INVALID,
+  committed,
+  connect,
+  consume,
+  disconnect,
+  newConsumer,
+  sleep,
+  toInbound,
+  type Consumer,
+  type RdKafka,
+} from "./rdkafka.js";
+
+const CONSUME_BATCH = 500;
+const CONSUME_TIMEOUT_MS = 100;
+
+export class GroupConsumer {
+  readonly consumer: Consumer;
+  private connecting: Promise<void> | null = null;
+  private listener: ConsumeListener | null = null;
+  private loop: Promise<void> | null = null;
+  private running = false;
+  private stopping = false;
+  /** Partitions whose records are delivered. */
+  private readonly delivering = new Set<number>();
+  /** Partitions this member may commit offsets for (assigned, revocation not finished). */
+  private readonly committable = new Set<number>();
+  /** Partitions the runtime paused. */
+  private readonly paused = new Set<number>();
+  private readonly held = new Map<number, InboundRecord[]>();
+  /** Rebalance events are handled one after another, in the order librdkafka raised them. */
+  private rebalances: Promise<void> = Promise.resolve();
+  private pendingRebalances = 0;
+  private rejoining: Promise<void> | null = null;
+
+  constructor(private readonly o: ResolvedOptions) {
+    this.consumer = newConsumer({
+      ...baseConfig(o, "consumer"),
+      "group.id": o.groupId,
+      "enable.auto.commit": false,
+      "enable.auto.offset.store": false,
+      "isolation.level": "read_committed",
+      "partition.assignment.strategy": "range",
+      "session.timeout.ms": o.sessionTimeoutMs,
+      "heartbeat.interval.ms": Math.max(100, Math.min(3000, Math.floor(o.sessionTimeoutMs / 5))),
+      "max.poll.interval.ms": o.rebalanceTimeoutMs,
+      "enable.partition.eof": false,
+      rebalance_cb: (err: unknown, assignment: RdKafka.TopicPartition[]) => this.onRebalance(err, assignment),
+      ...o.rdkafka,
+    }, { "auto.offset.reset": "earliest" });
+    this.consumer.on("event.error", (err) => this.o.logger.warn(`consumer: ${describe(err)}`));
+  }
+
+  /** Connects without joining the group (committedOffset works before startConsuming). */
+  connect(): Promise<void> {
+    if (!this.connecting) {
+      const p = connect(this.consumer, 30_000);
+      this.connecting = p;
+      p.catch(() => {
+        if (this.connecting === p) this.connecting = null;
+      });
+    }
+    return this.connecting;
+  }
+
+  async start(listener: ConsumeListener): Promise<void> {
+    if (this.listener) throw new Error("startConsuming was already called");
+    this.listener = listener;
+    await this.connect();
+    this.consumer.setDefaultConsumeTimeout(CONSUME_TIMEOUT_MS);
+    this.consumer.subscribe([this.o.inputTopic]);
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  isCommittable(partition: number): boolean {
+    return this.committable.has(partition);
+  }
+
+  pause(partitions: number[]): void {
+    const fresh = partitions.filter((p) => !this.paused.has(p));
+    for (const p of fresh) this.paused.add(p);
+    this.pauseFetchers(fresh, true);
+  }
+
+  resume(partitions: number[]): void {
+    const paused = partitions.filter((p) => this.paused.has(p));
+    for (const p of paused) this.paused.delete(p);
+    this.pauseFetchers(paused, false);
+    if (partitions.some((p) => this.held.has(p))) setImmediate(() => this.releaseHeld(partitions));
+  }
+
+  /** Pauses or resumes librdkafka's fetching of the partitions that are assigned. */
+  private pauseFetchers(partitions: number[], pause: boolean): void {
+    const assigned = new Set(this.safeAssignments().map((a) => a.partition));
+    const tps = partitions.filter((p) => assigned.has(p)).map((partition) => ({ topic: this.o.inputTopic, partition }));
+    if (tps.length === 0) return;
+    try {
+      if (pause) this.consumer.pause(tps);
+      else this.consumer.resume(tps);
+    } catch (err) {
+      this.o.logger.warn(`consumer ${pause ? "pause" : "resume"} failed: ${describe(err)}`);
+    }
+  }
+
+  private releaseHeld(partitions: number[]): void {
+    for (const p of partitions) {
+      const records = this.held.get(p);
+      if (!records || this.paused.has(p)) continue;
+      this.held.delete(p);
+      if (this.delivering.has(p) && records.length > 0) this.deliver(p, records);
+    }
+  }
+
+  /**
+   * The group's committed offset of an input partition. librdkafka sends OffsetFetch with
+   * require_stable (isolation.level=read_committed) and retries while the broker answers
+   * UNSTABLE_OFFSET_COMMIT, i.e. while a transaction holding offsets for it is open.
+   */
+  async committedOffset(partition: number): Promise<bigint | null> {
+    await this.connect();
+    for (;;) {
+      try {
+        const [tp] = await committed(
+          this.consumer,
+          [{ topic: this.o.inputTopic, partition }],
+          this.o.transactionTimeoutMs + 5000,
+        );
+        if (tp?.error) throw tp.error;
+        // no committed offset: the binding leaves `offset` out, or reports OFFSET_INVALID
+        if (!tp || typeof tp.offset !== "number" || tp.offset === OFFSET_INVALID || tp.offset < 0) return null;
+        return BigInt(tp.offset);
+      } catch (err) {
+        if (this.stopping || asRdError(err).code === -1) throw err;
+        // an open transaction outlives the request timeout, or the coordinator moves: try again
+        this.o.logger.debug(`committed offset of ${this.o.inputTopic}[${partition}]: ${describe(err)}; retrying`);
+        await sleep(200);
+      }
+    }
+  }
+
+  /**
+   * Leaves the group and joins it again as a new member (after this member was fenced):
+   * every owned partition is revoked (onRevoked awaited) and what was fetched is dropped;
+   * partitions assigned afterwards start from their committed offsets.
+   */
+  rejoin(): Promise<void> {
+    if (!this.loop || this.stopping) return Promise.resolve();
+    this.rejoining ??= (async () => {
+      this.o.logger.info(`leaving group "${this.o.groupId}" to join it again`);
+      await this.leave();
+      if (!this.stopping) this.consumer.subscribe([this.o.inputTopic]);
+    })().finally(() => {
+      this.rejoining = null;
+    });
+    return this.rejoining;
+  }
+
+  /** Leaves the group: revokes (awaiting onRevoked) and closes the consumer. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.loop) {
+      await this.rejoining?.catch(() => undefined);
+      await this.leave();
+      this.running = false;
+      await this.loop;
+    }
+    this.delivering.clear();
+    this.committable.clear();
+    if (this.connecting) {
+      await this.connecting.catch(() => undefined);
+      await disconnect(this.consumer);
+    }
+  }
+
+  /** Unsubscribes and waits until the revocation ran (the consume loop serves its callback). */
+  private async leave(): Promise<void> {
+    try {
+      this.consumer.unsubscribe();
+    } catch (err) {
+      this.o.logger.warn(`unsubscribe failed: ${describe(err)}`);
+    }
+    for (const p of this.delivering) this.delivering.delete(p);
+    this.held.clear();
+    const deadline = Date.now() + this.o.rebalanceTimeoutMs;
+    while (Date.now() < deadline && (this.committable.size > 0 || this.pendingRebalances > 0 || this.safeAssignments().length > 0)) {
+      await sleep(20);
+    }
+  }
+
+  private safeAssignments(): RdKafka.Assignment[] {
+    try {
+      return this.consumer.isConnected() ? this.consumer.assignments() : [];
+    } catch {
+      return [];
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let messages: RdKafka.Message[];
+      try {
+        messages = await consume(this.consumer, CONSUME_BATCH);
+      } catch (err) {
+        if (!this.running) break;
+        this.o.logger.warn(`consume failed: ${describe(err)}`);
+        await sleep(200);
+        continue;
+      }
+      if (messages.length === 0) continue;
+      const byPartition = new Map<number, InboundRecord[]>();
+      for (const m of messages) {
+        if (m.topic !== this.o.inputTopic || !this.delivering.has(m.partition)) continue;
+        let list = byPartition.get(m.partition);
+        if (!list) byPartition.set(m.partition, (list = []));
+        list.push(toInbound(m));
+      }
+      for (const [p, records] of byPartition) {
+        if (this.paused.has(p) || this.held.has(p)) {
+          const held = this.held.get(p);
+          if (held) held.push(...records);
+          else this.held.set(p, records);
+        } else {
+          this.deliver(p, records);
+        }
+      }
+    }
+  }
+
+  private deliver(partition: number, records: InboundRecord[]): void {
+    try {
+      this.listener?.onRecords(partition, records);
+    } catch (err) {
+      this.o.logger.error(`onRecords(${partition}) threw: ${describe(err)}`);
+    }
+  }
+
+  private onRebalance(err: unknown, assignment: RdKafka.TopicPartition[]): void {
+    const code = asRdError(err).code;
+    const partitions = assignment.filter((tp) => tp.topic === this.o.inputTopic).map((tp) => tp.partition);
+    if (code === RdCodes.ERR__REVOKE_PARTITIONS) {
+      // stop delivering at once; commits stay allowed until onRevoked resolves
+      for (const p of partitions) {
+        this.delivering.delete(p);
+        this.held.delete(p);
+      }
+    }
+    this.pendingRebalances++;
+    this.rebalances = this.rebalances
+      .then(async () => {
+        if (code === RdCodes.ERR__ASSIGN_PARTITIONS) await this.assigned(assignment, partitions);
+        else if (code === RdCodes.ERR__REVOKE_PARTITIONS) await this.revoked(partitions);
+        else {
+          this.o.logger.error(`rebalance error: ${describe(err)}; releasing the assignment`);
+          await this.revoked(partitions);
+        }
+      })
+      .catch((e: unknown) => this.o.logger.error(`rebalance handling failed: ${describe(e)}`))
+      .finally(() => {
+        this.pendingRebalances--;
+      });
+  }
+
+  private async assigned(assignment: RdKafka.TopicPartition[], partitions: number[]): Promise<void> {
+    if (this.stopping || !this.listener) {
+      this.consumer.assign(assignment);
+      return;
+    }
+    this.o.logger.info(`assigned ${this.o.inputTopic} partitions [${partitions.join(", ")}]`);
+    for (const p of partitions) this.committable.add(p);
+    try {
+      await this.listener.onAssigned(partitions);
+    } catch (e) {
+      this.o.logger.error(`onAssigned([${partitions.join(", ")}]) failed: ${describe(e)}`);
+    }
+    for (const p of partitions) this.delivering.add(p);
+    // records flow from here on, from the group's committed (stable) offsets
+    this.consumer.assign(assignment);
+    // paused by the runtime during onAssigned
+    this.pauseFetchers(partitions.filter((p) => this.paused.has(p)), true);
+  }
+
+  private async revoked(partitions: number[]): Promise<void> {
+    this.o.logger.info(`revoking ${this.o.inputTopic} partitions [${partitions.join(", ")}]`);
+    try {
+      if (this.listener && partitions.length > 0) await this.listener.onRevoked(partitions);
+    } catch (e) {
+      this.o.logger.error(`onRevoked([${partitions.join(", ")}]) failed: ${describe(e)}`);
+    } finally {
+      for (const p of partitions) {
+        this.committable.delete(p);
+        this.paused.delete(p);
+      }
+      try {
+        this.consumer.unassign();
+      } catch (e) {
+        this.o.logger.warn(`unassign failed: ${describe(e)}`);
+      }
+    }
+  }
+}

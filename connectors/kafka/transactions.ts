@@ -1,0 +1,263 @@
+/**
+ * The process's one transactional producer and commit(batch).
+ *
+ * commit = begin → produce every record → sendOffsetsToTransaction(offsets, group consumer)
+ * → commit. The offsets go with the consumer's group metadata (KIP-447), so the group
+ * coordinator refuses them from a member whose generation is over.
+ *
+ * Outcomes (commit() never returns with a transaction of this producer still open):
+ * - resolved: everything is committed.
+ * - FencedError: nothing is committed; this member no longer owns a named partition (refused
+ *   locally, or by the broker: ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID),
+ *   or a newer producer with the same transactional.id exists (every later commit is fenced).
+ * - KafkaRetryableError: nothing is committed (the transaction was aborted, or its producer
+ *   was discarded so that nobody can commit it); the same batch may be committed again.
+ * A commit whose outcome is not yet known (commitTransaction timed out: the coordinator may
+ * have it) is resumed, not reported: librdkafka resumes it when the call is repeated.
+ */
+import type { TransactionBatch } from "../../runtime/log/log.js";
+import {
+  FencedError,
+  KafkaRetryableError,
+  RdCodes,
+  TransportStoppedError,
+  asRdError,
+  classifyTxnError,
+  describe,
+} from "./errors.js";
+import type { GroupConsumer } from "./group.js";
+import { baseConfig, type ResolvedOptions } from "./options.js";
+import {
+  abortTransaction,
+  beginTransaction,
+  commitTransaction,
+  connect,
+  disconnect,
+  initTransactions,
+  newProducer,
+  sendOffsetsToTransaction,
+  sleep,
+  type Producer,
+} from "./rdkafka.js";
+
+export class TransactionalProducer {
+  private ready: Promise<Producer> | null = null;
+  private fenced: FencedError | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly o: ResolvedOptions,
+    private readonly group: GroupConsumer,
+  ) {}
+
+  /** Commits batches one at a time, in call order. */
+  commit(batch: TransactionBatch): Promise<void> {
+    const run = this.chain.then(() => this.commitNow(batch));
+    this.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Throws the FencedError of a producer fenced by a newer one with the same transactional.id. */
+  assertNotFenced(): void {
+    if (this.fenced) throw this.fenced;
+  }
+
+  /** Waits for the commit in progress (bounded), then closes the producer. */
+  async stop(): Promise<void> {
+    await Promise.race([this.chain, sleep(this.o.transactionTimeoutMs + 5000)]);
+    this.stopped = true;
+    const ready = this.ready;
+    this.ready = null;
+    if (ready) {
+      const p = await ready.catch(() => null);
+      if (p) await disconnect(p);
+    }
+  }
+
+  /** Connects and initialises transactions (fencing any earlier producer of this transactional.id). */
+  private producer(): Promise<Producer> {
+    if (!this.ready) {
+      const attempt = this.open();
+      this.ready = attempt;
+      attempt.catch(() => {
+        if (this.ready === attempt) this.ready = null;
+      });
+    }
+    return this.ready;
+  }
+
+  private async open(): Promise<Producer> {
+    const p = newProducer({
+      ...baseConfig(this.o, "producer"),
+      "transactional.id": this.o.transactionalId,
+      "enable.idempotence": true,
+      "transaction.timeout.ms": this.o.transactionTimeoutMs,
+      // commitTransaction flushes; a short linger only groups records produced in one turn
+      "linger.ms": 1,
+      dr_cb: false,
+      ...this.o.rdkafka,
+    }, {
+      // Kafka's default partitioner (murmur2 of the key), so any Kafka producer agrees on partitions
+      partitioner: "murmur2_random",
+    });
+    p.on("event.error", (err) => this.o.logger.warn(`producer: ${describe(err)}`));
+    try {
+      await connect(p, 30_000);
+      p.setPollInBackground(true);
+      await initTransactions(p, Math.max(30_000, this.o.transactionTimeoutMs * 2));
+      return p;
+    } catch (err) {
+      await disconnect(p, 1000);
+      throw err;
+    }
+  }
+
+  /** Throws the producer away; the next commit opens a new one (initTransactions aborts leftovers). */
+  private async discard(): Promise<void> {
+    const ready = this.ready;
+    this.ready = null;
+    const p = ready ? await ready.catch(() => null) : null;
+    if (p) await disconnect(p, 1000);
+  }
+
+  private async commitNow(batch: TransactionBatch): Promise<void> {
+    if (this.fenced) throw this.fenced;
+    if (this.stopped) throw new TransportStoppedError("commit");
+    for (const partition of batch.offsets.keys()) {
+      if (!this.group.isCommittable(partition)) {
+        throw new FencedError(
+          `commit names ${this.o.inputTopic}[${partition}], which this member does not own (revoked or never assigned)`,
+        );
+      }
+    }
+    if (batch.records.length === 0 && batch.offsets.size === 0) return;
+
+    let p: Producer;
+    try {
+      p = await this.producer();
+    } catch (err) {
+      throw this.onOpenFailure(err);
+    }
+    try {
+      await beginTransaction(p);
+    } catch (err) {
+      // no transaction is open; the producer's state is unknown: start over with a new one
+      await this.discard();
+      throw this.onOpenFailure(err);
+    }
+    try {
+      for (const r of batch.records) await this.produce(p, r);
+      if (batch.offsets.size > 0) {
+        const offsets = [...batch.offsets].map(([partition, next]) => ({
+          topic: this.o.inputTopic,
+          partition,
+          offset: Number(next),
+        }));
+        await this.retrying("sendOffsetsToTransaction", () =>
+          sendOffsetsToTransaction(p, offsets, this.group.consumer, this.o.transactionTimeoutMs),
+        );
+      }
+      await this.retrying("commitTransaction", () => commitTransaction(p, this.o.transactionTimeoutMs));
+    } catch (err) {
+      throw await this.failed(p, err);
+    }
+  }
+
+  private async produce(p: Producer, r: TransactionBatch["records"][number]): Promise<void> {
+    const headers = r.headers ? Object.entries(r.headers).map(([k, v]) => ({ [k]: v })) : undefined;
+    for (;;) {
+      try {
+        p.produce(r.topic, r.partition ?? null, r.value, r.key ?? undefined, null, undefined, headers);
+        return;
+      } catch (err) {
+        // the local queue is full: wait for in-flight records to be acknowledged
+        if (asRdError(err).code === RdCodes.ERR__QUEUE_FULL && !this.stopped) {
+          await sleep(5);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** Repeats a call librdkafka marks retriable (it resumes where it stopped). */
+  private async retrying(what: string, fn: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const rd = asRdError(err);
+        if (classifyTxnError(rd) !== "retry-call" || this.stopped) throw err;
+        this.o.logger.warn(`${what} failed (${describe(err)}); retrying (attempt ${attempt + 1})`);
+        await sleep(Math.min(1000, 50 * 2 ** Math.min(attempt, 5)));
+      }
+    }
+  }
+
+  /** Ends a failed transaction and returns the error commit() rejects with. */
+  private async failed(p: Producer, err: unknown): Promise<Error> {
+    const rd = asRdError(err);
+    let kind = classifyTxnError(rd);
+    if (kind === "retry-call") kind = "abort-retryable"; // transport stopped while retrying
+    if (kind === "producer-fenced") return this.producerFenced(err);
+    if (kind === "fatal") {
+      await this.discard();
+      return new KafkaRetryableError(`commit failed, the producer was reset: ${describe(err)}`, { cause: err });
+    }
+    const aborted = await this.abort(p);
+    if (aborted instanceof FencedError) return aborted;
+    if (kind === "abort-group-fenced") {
+      return new FencedError(
+        `the group coordinator refused this member's offsets (${describe(err)}): its generation of group ` +
+          `"${this.o.groupId}" is over; the transaction was aborted`,
+        { cause: err },
+      );
+    }
+    return new KafkaRetryableError(`commit failed and was aborted: ${describe(err)}`, { cause: err });
+  }
+
+  /**
+   * Aborts the open transaction. When that is impossible (fatal error, or the broker stays
+   * unreachable for a transaction timeout) the producer is discarded instead: no one can
+   * commit its transaction any more, the coordinator aborts it, and the next producer's
+   * initTransactions waits for that.
+   */
+  private async abort(p: Producer): Promise<FencedError | null> {
+    const deadline = Date.now() + this.o.transactionTimeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await abortTransaction(p, this.o.transactionTimeoutMs);
+        return null;
+      } catch (err) {
+        const kind = classifyTxnError(asRdError(err));
+        if (kind === "producer-fenced") return this.producerFenced(err);
+        if (kind !== "retry-call" || Date.now() > deadline || this.stopped) {
+          this.o.logger.warn(`abortTransaction failed (${describe(err)}); discarding the producer`);
+          await this.discard();
+          return null;
+        }
+        await sleep(Math.min(1000, 50 * 2 ** Math.min(attempt, 5)));
+      }
+    }
+  }
+
+  private producerFenced(err: unknown): FencedError {
+    this.fenced = new FencedError(
+      `transactional.id "${this.o.transactionalId}" is in use by a newer producer (${describe(err)}); ` +
+        `this process can no longer commit`,
+      { cause: err },
+    );
+    void this.discard();
+    return this.fenced;
+  }
+
+  private onOpenFailure(err: unknown): Error {
+    const rd = asRdError(err);
+    if (classifyTxnError(rd) === "producer-fenced") return this.producerFenced(err);
+    return new KafkaRetryableError(`transactional producer not ready: ${describe(err)}`, { cause: err });
+  }
+}

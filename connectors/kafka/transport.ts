@@ -1,0 +1,49 @@
+/**
+ * The runtime's LogTransport implemented with @confluentinc/kafka-javascript (librdkafka).
+ * See runtime/log/log.ts for the contract and docs/kafka-client.md for why this client.
+ *
+ * Clients of one transport: a group consumer (input topic, read_committed), one transactional
+ * producer, a restore reader (changelog, read_committed, assigned by hand) and short-lived
+ * admin clients for ensureTopics.
+ */
+import type { ConsumeListener, InboundRecord, LogTransport, TopicSpec, TransactionBatch } from "../../runtime/log/log.js";
+import { GroupConsumer } from "./group.js";
+import { resolveOptions, type KafkaTransportOptions } from "./options.js";
+import { ChangelogReader } from "./restore.js";
+import { ensureTopics } from "./topics.js";
+import { TransactionalProducer } from "./transactions.js";
+
+export type { KafkaTransportOptions };
+
+export function createKafkaTransport(options: KafkaTransportOptions): LogTransport {
+  const o = resolveOptions(options);
+  const group = new GroupConsumer(o);
+  const producer = new TransactionalProducer(o, group);
+  const reader = new ChangelogReader(o);
+  let stopped: Promise<void> | null = null;
+
+  return {
+    ensureTopics: (specs: TopicSpec[]) => ensureTopics(o, specs),
+    startConsuming: (listener: ConsumeListener) => group.start(listener),
+    committedOffset: (partition: number) => group.committedOffset(partition),
+    readChangelog: (partition: number, onRecord: (record: InboundRecord) => void) => reader.read(partition, onRecord),
+    commit: (batch: TransactionBatch) => producer.commit(batch),
+    async rejoin() {
+      // a producer fenced by a newer one with our transactional.id stays fenced: another
+      // process took this identity, and re-joining the group would not make commits possible
+      producer.assertNotFenced();
+      await group.rejoin();
+    },
+    pause: (partitions: number[]) => group.pause(partitions),
+    resume: (partitions: number[]) => group.resume(partitions),
+    stop() {
+      // revoke first (onRevoked may still commit), then close the producer and the reader
+      stopped ??= (async () => {
+        await group.stop();
+        await producer.stop();
+        await reader.stop();
+      })();
+      return stopped;
+    },
+  };
+}
