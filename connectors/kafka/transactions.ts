@@ -10,6 +10,11 @@
  * - FencedError: nothing is committed; this member no longer owns a named partition (refused
  *   locally, or by the broker: ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID),
  *   or a newer producer with the same transactional.id exists (every later commit is fenced).
+ *   librdkafka reports "fenced by a newer instance" also when the coordinator aborted our
+ *   transaction for outliving transaction.timeout.ms (e.g. the broker was down that long):
+ *   a transaction older than the timeout that ends fenced is taken to be that case, the
+ *   producer is replaced and the commit rejects as retryable (seen in the broker-restart
+ *   benchmark: without this, a broker outage longer than the timeout would fence for good).
  * - KafkaRetryableError: nothing is committed (the transaction was aborted, or its producer
  *   was discarded so that nobody can commit it); the same batch may be committed again.
  * A commit whose outcome is not yet known (commitTransaction timed out: the coordinator may
@@ -40,8 +45,33 @@ import {
   type Producer,
 } from "./rdkafka.js";
 
+/**
+ * Delivery reports of one producer. commit waits for them before commitTransaction: that
+ * call flushes with a 10 ms poll step when anything is still in flight (librdkafka's
+ * rd_kafka_flush), which made every commit ~10 ms slower than awaiting the reports here.
+ */
+class Deliveries {
+  private pending = 0;
+  private waiters: (() => void)[] = [];
+
+  sent(): void {
+    this.pending++;
+  }
+
+  delivered(): void {
+    this.pending = Math.max(0, this.pending - 1);
+    if (this.pending === 0) for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Resolves when every record sent so far is acknowledged or failed (never rejects). */
+  settled(): Promise<void> {
+    return this.pending === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
 export class TransactionalProducer {
   private ready: Promise<Producer> | null = null;
+  private readonly deliveries = new WeakMap<Producer, Deliveries>();
   private fenced: FencedError | null = null;
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -98,13 +128,22 @@ export class TransactionalProducer {
       "transaction.timeout.ms": this.o.transactionTimeoutMs,
       // commitTransaction flushes; a short linger only groups records produced in one turn
       "linger.ms": 1,
-      dr_cb: false,
+      // A transaction that starts right after the previous commit meets CONCURRENT_TRANSACTIONS
+      // until the coordinator has written the markers; librdkafka retries after retry.backoff.ms
+      // (default 100), which would add ~100 ms to such commits. The Java client uses 20.
+      "retry.backoff.ms": 10,
+      "retry.backoff.max.ms": 1000,
+      dr_cb: true,
       ...this.o.rdkafka,
     }, {
       // Kafka's default partitioner (murmur2 of the key), so any Kafka producer agrees on partitions
       partitioner: "murmur2_random",
     });
     p.on("event.error", (err) => this.o.logger.warn(`producer: ${describe(err)}`));
+    const deliveries = new Deliveries();
+    this.deliveries.set(p, deliveries);
+    // a failed delivery fails commitTransaction (abortable); only the count matters here
+    p.on("delivery-report", () => deliveries.delivered());
     try {
       await connect(p, 30_000);
       p.setPollInBackground(true);
@@ -142,6 +181,7 @@ export class TransactionalProducer {
     } catch (err) {
       throw this.onOpenFailure(err);
     }
+    const begunAt = Date.now();
     try {
       await beginTransaction(p);
     } catch (err) {
@@ -151,6 +191,7 @@ export class TransactionalProducer {
     }
     try {
       for (const r of batch.records) await this.produce(p, r);
+      const delivered = this.deliveries.get(p)?.settled() ?? Promise.resolve();
       if (batch.offsets.size > 0) {
         const offsets = [...batch.offsets].map(([partition, next]) => ({
           topic: this.o.inputTopic,
@@ -161,9 +202,10 @@ export class TransactionalProducer {
           sendOffsetsToTransaction(p, offsets, this.group.consumer, this.o.transactionTimeoutMs),
         );
       }
+      await delivered;
       await this.retrying("commitTransaction", () => commitTransaction(p, this.o.transactionTimeoutMs));
     } catch (err) {
-      throw await this.failed(p, err);
+      throw await this.failed(p, err, begunAt);
     }
   }
 
@@ -172,6 +214,7 @@ export class TransactionalProducer {
     for (;;) {
       try {
         p.produce(r.topic, r.partition ?? null, r.value, r.key ?? undefined, null, undefined, headers);
+        this.deliveries.get(p)?.sent();
         return;
       } catch (err) {
         // the local queue is full: wait for in-flight records to be acknowledged
@@ -199,17 +242,17 @@ export class TransactionalProducer {
   }
 
   /** Ends a failed transaction and returns the error commit() rejects with. */
-  private async failed(p: Producer, err: unknown): Promise<Error> {
+  private async failed(p: Producer, err: unknown, begunAt: number): Promise<Error> {
     const rd = asRdError(err);
     let kind = classifyTxnError(rd);
     if (kind === "retry-call") kind = "abort-retryable"; // transport stopped while retrying
-    if (kind === "producer-fenced") return this.producerFenced(err);
+    if (kind === "producer-fenced") return this.fencedInTransaction(err, begunAt);
     if (kind === "fatal") {
       await this.discard();
       return new KafkaRetryableError(`commit failed, the producer was reset: ${describe(err)}`, { cause: err });
     }
-    const aborted = await this.abort(p);
-    if (aborted instanceof FencedError) return aborted;
+    const aborted = await this.abort(p, begunAt);
+    if (aborted) return aborted;
     if (kind === "abort-group-fenced") {
       return new FencedError(
         `the group coordinator refused this member's offsets (${describe(err)}): its generation of group ` +
@@ -226,7 +269,7 @@ export class TransactionalProducer {
    * commit its transaction any more, the coordinator aborts it, and the next producer's
    * initTransactions waits for that.
    */
-  private async abort(p: Producer): Promise<FencedError | null> {
+  private async abort(p: Producer, begunAt: number): Promise<Error | null> {
     const deadline = Date.now() + this.o.transactionTimeoutMs;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -234,7 +277,7 @@ export class TransactionalProducer {
         return null;
       } catch (err) {
         const kind = classifyTxnError(asRdError(err));
-        if (kind === "producer-fenced") return this.producerFenced(err);
+        if (kind === "producer-fenced") return this.fencedInTransaction(err, begunAt);
         if (kind !== "retry-call" || Date.now() > deadline || this.stopped) {
           this.o.logger.warn(`abortTransaction failed (${describe(err)}); discarding the producer`);
           await this.discard();
@@ -243,6 +286,25 @@ export class TransactionalProducer {
         await sleep(Math.min(1000, 50 * 2 ** Math.min(attempt, 5)));
       }
     }
+  }
+
+  /**
+   * "Fenced" inside a transaction: by a newer producer with our transactional.id, or by the
+   * coordinator's abort of a transaction older than transaction.timeout.ms (which bumps the
+   * epoch just the same). Only a transaction at least that old can have been timed out.
+   */
+  private async fencedInTransaction(err: unknown, begunAt: number): Promise<Error> {
+    const age = Date.now() - begunAt;
+    if (age < this.o.transactionTimeoutMs) return this.producerFenced(err);
+    this.o.logger.warn(
+      `transaction open ${age} ms (> transaction.timeout.ms ${this.o.transactionTimeoutMs}) ended fenced ` +
+        `(${describe(err)}): taken as aborted by the coordinator; replacing the producer`,
+    );
+    await this.discard();
+    return new KafkaRetryableError(
+      `the transaction outlived transaction.timeout.ms (${age} ms) and was aborted by the coordinator: ${describe(err)}`,
+      { cause: err },
+    );
   }
 
   private producerFenced(err: unknown): FencedError {

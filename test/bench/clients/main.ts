@@ -22,9 +22,11 @@ import { fileURLToPath } from "node:url";
 import type { InfraPaths } from "../../../compose/infra/service.js";
 import { kafkaRoundTrip, kafkaService, type KafkaService } from "../../../compose/infra/kafka.js";
 import { startConfluentLoop } from "./confluent-loop.js";
+import { startTransportLoop } from "./transport-loop.js";
 import { kafkajsLoop } from "./kafkajs-loop.js";
 import type { StartLoop } from "./loop.js";
 import {
+  committedOffset,
   createTopics,
   deleteTopics,
   exactlyOnce,
@@ -43,6 +45,7 @@ const CLIENTS: Record<string, StartLoop> = {
   kafkajs: kafkajsLoop(),
   "kafkajs-tuned": kafkajsLoop({ initialRetryTime: 20, maxRetryTime: 5000, retries: 10 }),
   confluent: startConfluentLoop,
+  "kvo-transport": startTransportLoop,
 };
 const SCENARIOS = ["latency", "tput100", "tput1000", "restart"] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -77,8 +80,11 @@ interface RunResult {
   eos: ExactlyOnce;
   errors: Record<string, number>;
   // restart only
+  /** SIGKILL/SIGTERM → broker answers a produce/consume round trip again. */
   brokerDownMs?: number;
+  /** Longest time without a commit from the kill on. */
   stallMs?: number;
+  /** Broker healthy → first commit that ended that longest pause. */
   recoverMs?: number;
 }
 
@@ -166,24 +172,39 @@ async function runOnce(
     await broker.service.restart(broker.paths, { hard: broker.hard, downMs: 2000 });
     const upAt = performance.now();
     ok = await waitDone(upAt + 120_000);
-    const after = commits.find((c) => c.start > killedAt);
     extra.brokerDownMs = round(upAt - killedAt, 0);
-    if (after) {
-      extra.stallMs = round(after.end - killedAt, 0);
-      extra.recoverMs = round(Math.max(0, after.end - upAt), 0);
+    // the longest pause in commits from the kill on, and when commits resumed after it
+    let prev = killedAt;
+    let gap = 0;
+    let resumedAt: number | undefined;
+    for (const c of commits) {
+      if (c.end <= killedAt) continue;
+      if (c.end - prev > gap) {
+        gap = c.end - prev;
+        resumedAt = c.end;
+      }
+      prev = c.end;
+    }
+    if (ok && resumedAt !== undefined) {
+      extra.stallMs = round(gap, 0);
+      extra.recoverMs = round(Math.max(0, resumedAt - upAt), 0);
     }
   } else {
     ok = await waitDone(performance.now() + 180_000);
   }
   await withTimeout(loop.stop(), 20_000, undefined);
 
-  let keys = await readCommittedKeys(brokers, output).catch(() => [] as string[]);
-  let eos = exactlyOnce(keys, p.records);
-  if (eos.lost > 0) {
-    // a transaction left open by a stuck producer is aborted by the coordinator after its timeout
+  // a transaction left open by a stuck producer is aborted by the coordinator after its
+  // timeout; committed offsets and the output's LSO wait for that
+  const check = async (): Promise<ExactlyOnce> => {
+    const committed = await committedOffset(brokers, `${id}.group`, input).catch(() => 0);
+    const keys = await readCommittedKeys(brokers, output).catch(() => [] as string[]);
+    return exactlyOnce(keys, p.records, committed);
+  };
+  let eos = await check();
+  if (eos.lost > 0 || eos.duplicated > 0 || eos.unprocessed > 0) {
     await sleep(TXN_TIMEOUT_MS + 5000);
-    keys = await readCommittedKeys(brokers, output).catch(() => [] as string[]);
-    eos = exactlyOnce(keys, p.records);
+    eos = await check();
   }
   await deleteTopics(brokers, [input, output]);
 
@@ -225,6 +246,7 @@ function summarize(scenario: Scenario, client: string, runs: RunResult[], broker
     records_per_s: round(median(runs.map((r) => r.recordsPerSec)), 0),
     lost: runs.reduce((s, r) => s + r.eos.lost, 0),
     duplicated: runs.reduce((s, r) => s + r.eos.duplicated, 0),
+    unprocessed: runs.reduce((s, r) => s + r.eos.unprocessed, 0),
   };
   const restart =
     scenario === "restart"
@@ -290,7 +312,7 @@ export async function main(args: string[]): Promise<void> {
           );
           log(
             `  ok=${r.ok} txns=${r.txns} mean=${r.meanMs}ms p50=${r.p50Ms}ms p99=${r.p99Ms}ms ${r.recordsPerSec} rec/s ` +
-              `lost=${r.eos.lost} dup=${r.eos.duplicated}` +
+              `lost=${r.eos.lost} dup=${r.eos.duplicated} unprocessed=${r.eos.unprocessed}` +
               (isRestart ? ` stall=${r.stallMs}ms recover=${r.recoverMs}ms` : ""),
           );
           byClient.set(client, [...(byClient.get(client) ?? []), r]);

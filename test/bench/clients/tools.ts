@@ -106,22 +106,51 @@ export async function readCommittedKeys(brokers: string[], topic: string, timeou
   return keys;
 }
 
-export interface ExactlyOnce {
-  expected: number;
-  seen: number;
-  lost: number;
-  duplicated: number;
+/** The group's committed (stable) offset of partition 0, or 0 when none. */
+export async function committedOffset(brokers: string[], groupId: string, topic: string): Promise<number> {
+  const consumer = new RdKafka.KafkaConsumer(
+    { "bootstrap.servers": brokers.join(","), "group.id": groupId, "isolation.level": "read_committed", "enable.auto.commit": false },
+    {},
+  );
+  await new Promise<void>((resolve, reject) => {
+    consumer.connect({ timeout: 10_000 }, (err) => (err ? reject(err) : resolve()));
+  });
+  try {
+    const [tp] = await new Promise<RdKafka.TopicPartitionOffset[]>((resolve, reject) =>
+      consumer.committed([{ topic, partition: 0 }], 30_000, (err, tps) => (err ? reject(err) : resolve(tps))),
+    );
+    return typeof tp?.offset === "number" && tp.offset >= 0 ? tp.offset : 0;
+  } finally {
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  }
 }
 
-/** Output keys must be exactly "0".."expected-1", each once. */
-export function exactlyOnce(keys: string[], expected: number): ExactlyOnce {
+export interface ExactlyOnce {
+  expected: number;
+  /** Input records the group committed as consumed. */
+  committed: number;
+  /** Records in the read_committed output. */
+  seen: number;
+  /** Consumed (below the committed offset) but absent from the output: data loss. */
+  lost: number;
+  /** Output records beyond the first of each input record. */
+  duplicated: number;
+  /** Input records not consumed when the run ended (the loop did not finish). */
+  unprocessed: number;
+}
+
+/**
+ * Input record i has key "i" and sits at offset i. Every input below the committed offset
+ * must be in the output exactly once; none above it may be (no output without its offset).
+ */
+export function exactlyOnce(keys: string[], expected: number, committed: number): ExactlyOnce {
   const counts = new Map<string, number>();
   for (const k of keys) counts.set(k, (counts.get(k) ?? 0) + 1);
   let lost = 0;
-  for (let i = 0; i < expected; i++) if (!counts.has(String(i))) lost++;
+  for (let i = 0; i < committed; i++) if (!counts.has(String(i))) lost++;
   let duplicated = 0;
-  for (const c of counts.values()) if (c > 1) duplicated += c - 1;
-  return { expected, seen: keys.length, lost, duplicated };
+  for (const [k, c] of counts) duplicated += Number(k) >= committed ? c : c - 1;
+  return { expected, committed, seen: keys.length, lost, duplicated, unprocessed: expected - committed };
 }
 
 export function percentile(sorted: number[], p: number): number {
