@@ -29,6 +29,7 @@ import {
   consume,
   disconnect,
   newConsumer,
+  setConsumeTimeout,
   sleep,
   toInbound,
   type Consumer,
@@ -91,7 +92,7 @@ export class GroupConsumer {
     if (this.listener) throw new Error("startConsuming was already called");
     this.listener = listener;
     await this.connect();
-    this.consumer.setDefaultConsumeTimeout(CONSUME_TIMEOUT_MS);
+    setConsumeTimeout(this.consumer, CONSUME_TIMEOUT_MS);
     this.consumer.subscribe([this.o.inputTopic]);
     this.running = true;
     this.loop = this.run();

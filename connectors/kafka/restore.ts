@@ -25,6 +25,7 @@ import {
   consume,
   disconnect,
   newConsumer,
+  setConsumeTimeout,
   sleep,
   toInbound,
   watermarks,
@@ -73,7 +74,7 @@ export class ChangelogReader {
       });
       c.on("event.error", (err) => this.o.logger.warn(`restore consumer: ${describe(err)}`));
       const attempt = connect(c, 30_000).then(() => {
-        c.setDefaultConsumeTimeout(200);
+        setConsumeTimeout(c, 200);
         this.admin = Rd.AdminClient.createFrom(c);
         return c;
       });

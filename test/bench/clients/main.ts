@@ -171,7 +171,7 @@ async function runOnce(
     log(`${client}: restarting the private broker (${broker.hard ? "SIGKILL" : "SIGTERM"}) at offset ${next}`);
     await broker.service.restart(broker.paths, { hard: broker.hard, downMs: 2000 });
     const upAt = performance.now();
-    ok = await waitDone(upAt + 120_000);
+    ok = await waitDone(upAt + 90_000);
     extra.brokerDownMs = round(upAt - killedAt, 0);
     // the longest pause in commits from the kill on, and when commits resumed after it
     let prev = killedAt;
