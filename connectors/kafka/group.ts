@@ -18,6 +18,11 @@
  *   are refused locally with FencedError.
  * - records of one partition are delivered in offset order; a paused partition's records
  *   that were already fetched are held and delivered on resume.
+ *
+ * pause() holds records in memory and pauses librdkafka's fetcher of the partition only once
+ * HOLD_LIMIT records are held: resuming a paused fetcher costs a new fetch round (up to
+ * fetch.wait.max.ms, measured ~450 ms with the default 500), which short backpressure
+ * pauses would pay every time; librdkafka prefetches that much per partition anyway.
  */
 import type { ConsumeListener, InboundRecord } from "../../runtime/log/log.js";
 import { RdCodes, asRdError, describe } from "./errors.js";
@@ -38,6 +43,8 @@ import {
 
 const CONSUME_BATCH = 500;
 const CONSUME_TIMEOUT_MS = 100;
+/** Held records of a paused partition before its librdkafka fetcher is paused too. */
+const HOLD_LIMIT = 5000;
 
 export class GroupConsumer {
   readonly consumer: Consumer;
@@ -52,6 +59,8 @@ export class GroupConsumer {
   private readonly committable = new Set<number>();
   /** Partitions the runtime paused. */
   private readonly paused = new Set<number>();
+  /** Paused partitions whose librdkafka fetcher is paused as well. */
+  private readonly fetcherPaused = new Set<number>();
   private readonly held = new Map<number, InboundRecord[]>();
   /** Rebalance events are handled one after another, in the order librdkafka raised them. */
   private rebalances: Promise<void> = Promise.resolve();
@@ -70,6 +79,8 @@ export class GroupConsumer {
       "heartbeat.interval.ms": Math.max(100, Math.min(3000, Math.floor(o.sessionTimeoutMs / 5))),
       "max.poll.interval.ms": o.rebalanceTimeoutMs,
       "enable.partition.eof": false,
+      // bounds the wait for a new fetch after a paused fetcher resumes (default 500)
+      "fetch.wait.max.ms": 100,
       rebalance_cb: (err: unknown, assignment: RdKafka.TopicPartition[]) => this.onRebalance(err, assignment),
       ...o.rdkafka,
     }, { "auto.offset.reset": "earliest" });
@@ -103,15 +114,14 @@ export class GroupConsumer {
   }
 
   pause(partitions: number[]): void {
-    const fresh = partitions.filter((p) => !this.paused.has(p));
-    for (const p of fresh) this.paused.add(p);
-    this.pauseFetchers(fresh, true);
+    for (const p of partitions) this.paused.add(p);
   }
 
   resume(partitions: number[]): void {
-    const paused = partitions.filter((p) => this.paused.has(p));
-    for (const p of paused) this.paused.delete(p);
-    this.pauseFetchers(paused, false);
+    for (const p of partitions) this.paused.delete(p);
+    const fetchers = partitions.filter((p) => this.fetcherPaused.has(p));
+    for (const p of fetchers) this.fetcherPaused.delete(p);
+    this.pauseFetchers(fetchers, false);
     if (partitions.some((p) => this.held.has(p))) setImmediate(() => this.releaseHeld(partitions));
   }
 
@@ -243,9 +253,13 @@ export class GroupConsumer {
       }
       for (const [p, records] of byPartition) {
         if (this.paused.has(p) || this.held.has(p)) {
-          const held = this.held.get(p);
+          let held = this.held.get(p);
           if (held) held.push(...records);
-          else this.held.set(p, records);
+          else this.held.set(p, (held = records));
+          if (held.length >= HOLD_LIMIT && this.paused.has(p) && !this.fetcherPaused.has(p)) {
+            this.fetcherPaused.add(p);
+            this.pauseFetchers([p], true);
+          }
         } else {
           this.deliver(p, records);
         }
@@ -302,8 +316,6 @@ export class GroupConsumer {
     for (const p of partitions) this.delivering.add(p);
     // records flow from here on, from the group's committed (stable) offsets
     this.consumer.assign(assignment);
-    // paused by the runtime during onAssigned
-    this.pauseFetchers(partitions.filter((p) => this.paused.has(p)), true);
   }
 
   private async revoked(partitions: number[]): Promise<void> {
@@ -316,6 +328,7 @@ export class GroupConsumer {
       for (const p of partitions) {
         this.committable.delete(p);
         this.paused.delete(p);
+        this.fetcherPaused.delete(p);
       }
       try {
         this.consumer.unassign();
