@@ -224,6 +224,14 @@ export class GroupConsumer {
     }
   }
 
+  private assignmentLost(): boolean {
+    try {
+      return (this.consumer as unknown as { assignmentLost(): boolean }).assignmentLost();
+    } catch {
+      return false;
+    }
+  }
+
   private safeAssignments(): RdKafka.Assignment[] {
     try {
       return this.consumer.isConnected() ? this.consumer.assignments() : [];
@@ -279,11 +287,16 @@ export class GroupConsumer {
     const code = asRdError(err).code;
     const partitions = assignment.filter((tp) => tp.topic === this.o.inputTopic).map((tp) => tp.partition);
     if (code === RdCodes.ERR__REVOKE_PARTITIONS) {
-      // stop delivering at once; commits stay allowed until onRevoked resolves
+      // stop delivering at once; commits stay allowed until onRevoked resolves (same
+      // generation), unless the assignment is already lost (session timed out, member
+      // evicted): then another member may own the partitions and nothing may be committed
+      const lost = this.assignmentLost();
       for (const p of partitions) {
         this.delivering.delete(p);
         this.held.delete(p);
+        if (lost) this.committable.delete(p);
       }
+      if (lost) this.o.logger.warn(`assignment of [${partitions.join(", ")}] lost: commits for them are refused`);
     }
     this.pendingRebalances++;
     this.rebalances = this.rebalances
