@@ -98,7 +98,9 @@ export class TransactionalProducer {
 
   /** Waits for the commit in progress (bounded), then closes the producer. */
   async stop(): Promise<void> {
-    await Promise.race([this.chain, sleep(this.o.transactionTimeoutMs + 5000)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.chain, new Promise<void>((r) => (timer = setTimeout(r, this.o.transactionTimeoutMs + 5000)))]);
+    clearTimeout(timer);
     this.stopped = true;
     const ready = this.ready;
     this.ready = null;
