@@ -10,7 +10,11 @@ class Batch {
   /** Set when consumed offsets moved, so an otherwise empty batch still commits them. */
   offsetsMoved = false;
   private resolveFn!: () => void;
+  private settleFn!: () => void;
+  /** Resolves when the batch committed; never, when it was discarded (fencing). */
   readonly done: Promise<void> = new Promise<void>((resolve) => (this.resolveFn = resolve));
+  /** Resolves when the batch committed or was discarded: nothing of it is pending any more. */
+  readonly settled: Promise<void> = new Promise<void>((resolve) => (this.settleFn = resolve));
 
   get empty(): boolean {
     return this.changelog.size === 0 && this.others.length === 0 && !this.offsetsMoved;
@@ -22,6 +26,11 @@ class Batch {
 
   resolve(): void {
     this.resolveFn();
+    this.settleFn();
+  }
+
+  discard(): void {
+    this.settleFn();
   }
 }
 
@@ -100,13 +109,18 @@ export class GroupCommitter implements CommitSink {
     return Promise.resolve();
   }
 
-  /** Resolves once everything written so far is committed (graceful revoke and stop). */
+  /**
+   * Resolves once everything written so far is committed, or was discarded because this
+   * process was fenced (graceful revoke and stop must not hang on a zombie's batch).
+   */
   async flush(): Promise<void> {
-    await this.durable();
+    if (!this.pending.empty) await this.pending.settled;
+    else if (this.inflight) await this.inflight.settled;
   }
 
   /** Drops everything pending; used after fencing. Waiters of dropped batches never resolve. */
   discard(): void {
+    this.pending.discard();
     this.pending = new Batch();
   }
 
@@ -147,13 +161,15 @@ export class GroupCommitter implements CommitSink {
         if (error instanceof FencedError) {
           this.logger.error(`commit fenced: ${error.message}; discarding uncommitted work`);
           this.inflight = null;
-          this.pending = new Batch();
+          batch.discard();
+          this.discard();
           this.onFenced(error);
           return;
         }
         if (this.stopped && !error.retryable) {
           this.logger.error(`commit failed while stopping: ${error.message}`);
           this.inflight = null;
+          batch.discard();
           return;
         }
         this.stats.retries++;
