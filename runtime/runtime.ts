@@ -1,5 +1,5 @@
 import type { ObjectDefinition, ServiceDefinition } from "../sdk/definitions.js";
-import { ConfigurationError, type FencedError } from "../sdk/errors.js";
+import { ConfigurationError, toKvoError, type FencedError } from "../sdk/errors.js";
 import { DEFAULT_INVOCATION_RETRY, resolveRetryPolicy, type RetryPolicy } from "../sdk/retry.js";
 import { GroupCommitter } from "./commit/group_committer.js";
 import type { ConsumeListener, InboundRecord, LogTransport, TopicSpec } from "./log/log.js";
@@ -76,6 +76,13 @@ export class Runtime {
   private readonly restoring = new Map<number, Promise<void>>();
   private counters = { completed: 0, failed: 0, fenced: 0 };
   private state: "new" | "running" | "stopping" | "stopped" = "new";
+  private resolveClosed!: (error: Error | undefined) => void;
+  /**
+   * Resolves when the runtime has stopped: with undefined after stop(), with the error when
+   * it stopped by itself because it can never commit again (another live process took its
+   * transactional identity). Supervisors should exit the process on an error.
+   */
+  readonly closed: Promise<Error | undefined> = new Promise((resolve) => (this.resolveClosed = resolve));
 
   constructor(
     private readonly options: RuntimeOptions,
@@ -130,6 +137,7 @@ export class Runtime {
     await this.committer.flush();
     this.committer.stop();
     this.state = "stopped";
+    this.resolveClosed(undefined);
   }
 
   stats(): RuntimeStats {
@@ -232,6 +240,21 @@ export class Runtime {
     this.processors.clear();
     this.committer.discard();
     if (this.state !== "running") return;
-    this.transport.rejoin().catch((e) => this.logger.error(`re-joining the group after fencing failed: ${(e as Error).message}`));
+    this.transport.rejoin().catch((e: unknown) => void this.fail(e));
+  }
+
+  /** This process can never commit again: stop consuming and report it through `closed`. */
+  private async fail(cause: unknown): Promise<void> {
+    if (this.state !== "running") return;
+    const error = toKvoError(cause);
+    this.logger.error(`stopping: re-joining the group after fencing failed, this process cannot commit any more (${error.message}). Another live process probably runs with the same kafka.instanceId; give each process its own.`);
+    this.state = "stopping";
+    for (const processor of this.processors.values()) processor.close();
+    this.processors.clear();
+    this.committer.discard();
+    this.committer.stop();
+    await this.transport.stop().catch((e: unknown) => this.logger.warn(`closing the Kafka clients: ${(e as Error).message}`));
+    this.state = "stopped";
+    this.resolveClosed(error);
   }
 }

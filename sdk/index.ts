@@ -38,3 +38,13 @@ export {
   UnknownError,
   toKvoError,
 } from "./errors.js";
+
+// Built on top of the SDK (sdk ← runtime ← connectors); re-exported so that applications
+// import everything from one place.
+export { createRuntime } from "../connectors/create_runtime.js";
+export type { CreateRuntimeOptions, KafkaRuntimeOptions } from "../connectors/create_runtime.js";
+export type { Runtime, RuntimeOptions, RuntimeStats, TopicNames } from "../runtime/runtime.js";
+export type { Logger, Clock } from "../runtime/support.js";
+export { connectClient, KvoClient } from "../connectors/client/kafka_client.js";
+export type { ClientOptions, CallOptions } from "../connectors/client/kafka_client.js";
+export { InvocationFailedError, ReplyTimeoutError } from "../connectors/client/errors.js";

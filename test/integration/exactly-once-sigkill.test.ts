@@ -43,10 +43,13 @@ describe("exactly-once under SIGKILL", () => {
     await produceInvocations(`${app}.invocations`, specs);
 
     let kills = 0;
+    let killsWithWorkInFlight = 0;
     while (kills < KILLS) {
       // Let it get going after (re)start, then kill at a random moment.
       await child.waitFor((e) => e.event === "stats" && Array.isArray(e.partitions) && (e.partitions as number[]).length > 0, "partitions assigned");
       await new Promise((r) => setTimeout(r, 200 + Math.random() * 1_500));
+      const before = child.last("stats");
+      if (before && Number(before.inFlight) > 0) killsWithWorkInFlight++;
       await child.killHard();
       kills++;
       child = start(app);
@@ -55,6 +58,8 @@ describe("exactly-once under SIGKILL", () => {
 
     const replyRecords = await readTopic(replies, (rs) => new Set(rs.map((r) => r.headers[H.correlationId])).size >= TOTAL, { timeoutMs: 240_000, settleMs: 3_000 });
     expect(kills).toBeGreaterThanOrEqual(KILLS);
+    // The kills hit running invocations (else this would test nothing but clean restarts).
+    expect(killsWithWorkInFlight).toBeGreaterThanOrEqual(KILLS - 1);
 
     // Exactly one reply per invocation, all successful.
     const corrs = replyRecords.map((r) => r.headers[H.correlationId]!);

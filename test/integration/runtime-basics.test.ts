@@ -9,7 +9,7 @@ import { connectClient, createRuntime, object, service, shared, TerminalError, t
 import { InvocationFailedError } from "../../connectors/client/errors.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { bootstrapServers } from "./support/endpoints.js";
-import { produceInvocations, readTopic } from "./support/kafka_tools.js";
+import { createTopic, produceInvocations, readTopic } from "./support/kafka_tools.js";
 import { uniqueName } from "./support/unique.js";
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -102,6 +102,7 @@ describe("runtime on Kafka", () => {
     const echo = object({ name: "Echo", handlers: { say: async (_ctx, v: unknown) => v } });
     await startRuntime(app, [echo]);
     const replies = `${app}.replies`;
+    await createTopic(replies);
     const base = { replyTo: replies };
     await produceInvocations(`${app}.invocations`, [
       { ...base, key: "Ghost/1", handler: "say", input: 1, correlationId: "unknown-object" },

@@ -13,6 +13,17 @@ function kafka(): Kafka {
   return new Kafka({ clientId: "kvo-test-tools", brokers: brokers(), logLevel: logLevel.NOTHING });
 }
 
+/** Creates a topic (no-op when it exists) and waits for its leaders. */
+export async function createTopic(topic: string, partitions = 1): Promise<void> {
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export interface InvocationSpec {
   key: string | null;
   handler?: string;
