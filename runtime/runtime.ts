@@ -4,7 +4,9 @@ import { DEFAULT_INVOCATION_RETRY, resolveRetryPolicy, type RetryPolicy } from "
 import { GroupCommitter } from "./commit/group_committer.js";
 import type { ConsumeListener, InboundRecord, LogTransport, TopicSpec } from "./log/log.js";
 import { PartitionProcessor } from "./partition/processor.js";
+import { DEFAULT_MAX_RECORD_BYTES } from "./partition/limits.js";
 import { PartitionState } from "./partition/state.js";
+import { ReplyTopics } from "./invocation/reply_topics.js";
 import { Registry } from "./registry.js";
 import { consoleLogger, systemClock, type Clock, type Logger } from "./support.js";
 
@@ -29,6 +31,12 @@ export interface RuntimeOptions {
   retry?: RetryPolicy;
   /** How long outcomes of idempotent invocations are kept for deduplication (default 24 h). */
   idempotencyRetentionMs?: number;
+  /**
+   * Largest value the runtime writes in one Kafka record: handler outputs, state values,
+   * journals, invocation records (default 900,000 bytes; Kafka's default limit is 1 MB).
+   * Larger ones fail their invocation with code record_too_large.
+   */
+  maxRecordBytes?: number;
   /** In-flight invocations per partition above which its consumption pauses (default 10,000). */
   maxInFlightPerPartition?: number;
   logger?: Logger;
@@ -74,6 +82,12 @@ export class Runtime {
   /** Partitions the group gave us; a processor exists for each once restored. */
   private readonly assigned = new Set<number>();
   private readonly restoring = new Map<number, Promise<void>>();
+  private readonly replyTopics: ReplyTopics;
+  /**
+   * Per partition, the tail of records waiting for a reply-topic lookup; later records of the
+   * partition queue behind it so that ingestion stays in offset order.
+   */
+  private readonly ingestQueues = new Map<PartitionProcessor, Promise<void>>();
   private counters = { completed: 0, failed: 0, fenced: 0 };
   private state: "new" | "running" | "stopping" | "stopped" = "new";
   private resolveClosed!: (error: Error | undefined) => void;
@@ -94,12 +108,16 @@ export class Runtime {
     if (!Number.isInteger(options.partitions) || options.partitions < 1) {
       throw new ConfigurationError(`partitions must be a positive integer, got ${options.partitions}`);
     }
+    if (options.maxRecordBytes !== undefined && (!Number.isInteger(options.maxRecordBytes) || options.maxRecordBytes < 1024)) {
+      throw new ConfigurationError(`maxRecordBytes must be an integer of at least 1024, got ${options.maxRecordBytes}`);
+    }
     this.topics = topicNames(options.app, options.topics);
     this.logger = options.logger ?? consoleLogger(`kvo ${options.app}`);
     this.clock = options.clock ?? systemClock;
     const defaultRetry = resolveRetryPolicy(options.retry, DEFAULT_INVOCATION_RETRY);
     this.registry = new Registry([...(options.objects ?? []), ...(options.services ?? [])], defaultRetry);
     if (this.registry.names().length === 0) throw new ConfigurationError("the runtime hosts no objects or services; pass objects: [...] or services: [...]");
+    this.replyTopics = new ReplyTopics((names) => transport.existingTopics(names), this.clock, this.logger);
     this.committer = new GroupCommitter(transport, this.topics.changelog, this.clock, this.logger, (e) => this.onFenced(e));
   }
 
@@ -182,7 +200,23 @@ export class Runtime {
       this.logger.warn(`records for partition ${partition}, which has no processor; they will be redelivered to its owner`);
       return;
     }
-    for (const record of records) processor.ingest(record);
+    const queued = this.ingestQueues.get(processor);
+    const unknown = this.replyTopics.unknownIn(records);
+    if (!queued && unknown.length === 0) {
+      for (const record of records) processor.ingest(record);
+      return;
+    }
+    // Bound to this processor: if it is replaced (fencing, re-assignment) these records are
+    // dropped by the closed one and redelivered to the new one from the committed offset.
+    const next = (queued ?? Promise.resolve())
+      .then(() => (unknown.length > 0 ? this.replyTopics.refresh(unknown) : undefined))
+      .then(() => {
+        for (const record of records) processor.ingest(record);
+      })
+      .finally(() => {
+        if (this.ingestQueues.get(processor) === next) this.ingestQueues.delete(processor);
+      });
+    this.ingestQueues.set(processor, next);
   }
 
   /** Rebuilds a partition from the changelog, then resumes its in-flight invocations. */
@@ -213,6 +247,8 @@ export class Runtime {
           idempotencyRetentionMs: this.options.idempotencyRetentionMs ?? 24 * 3600_000,
           nextOffset,
           maxInFlight: this.options.maxInFlightPerPartition ?? 10_000,
+          maxRecordBytes: this.options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
+          replyTopicExists: (topic) => this.replyTopics.exists(topic),
           onBackpressure: (paused) => (paused ? this.transport.pause([partition]) : this.transport.resume([partition])),
           onCompleted: (_inv, failure) => (failure ? this.counters.failed++ : this.counters.completed++),
         },

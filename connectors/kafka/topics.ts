@@ -51,6 +51,17 @@ export async function ensureTopics(o: ResolvedOptions, specs: TopicSpec[]): Prom
   }
 }
 
+/** The subset of `names` that exists on the cluster (one metadata request). */
+export async function existingTopics(o: ResolvedOptions, names: string[]): Promise<Set<string>> {
+  const admin = RdKafka.AdminClient.create({ ...baseConfig(o, "admin"), ...o.rdkafka } as RdKafka.GlobalConfig);
+  try {
+    const all = new Set(await call<string[]>((cb) => admin.listTopics({ timeout: TIMEOUT_MS }, cb)));
+    return new Set(names.filter((n) => all.has(n)));
+  } finally {
+    admin.disconnect();
+  }
+}
+
 /** True when this call created the topic, false when it already existed. */
 async function create(admin: Admin, spec: TopicSpec): Promise<boolean> {
   try {

@@ -10,7 +10,7 @@ import type { ConsumeListener, InboundRecord, LogTransport, TopicSpec, Transacti
 import { GroupConsumer } from "./group.js";
 import { resolveOptions, type KafkaTransportOptions } from "./options.js";
 import { ChangelogReader } from "./restore.js";
-import { ensureTopics } from "./topics.js";
+import { ensureTopics, existingTopics } from "./topics.js";
 import { TransactionalProducer } from "./transactions.js";
 
 export type { KafkaTransportOptions };
@@ -24,6 +24,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): LogTranspo
 
   return {
     ensureTopics: (specs: TopicSpec[]) => ensureTopics(o, specs),
+    existingTopics: (names: string[]) => existingTopics(o, names),
     startConsuming: (listener: ConsumeListener) => group.start(listener),
     committedOffset: (partition: number) => group.committedOffset(partition),
     readChangelog: (partition: number, onRecord: (record: InboundRecord) => void) => reader.read(partition, onRecord),

@@ -5,6 +5,7 @@ import type { FailureRecord, ReplyTarget } from "../codec/records.js";
 import { decodeJson } from "../codec/json_payload.js";
 import type { Registry } from "../registry.js";
 import { H, KVO_HEADER_PREFIX } from "./headers.js";
+import { isValidTopicName } from "./reply_topics.js";
 
 /** A well-formed invocation request read from `<app>.invocations`. */
 export interface ParsedInvocation {
@@ -46,13 +47,32 @@ export function invocationId(partition: number, offset: bigint, target: string, 
   return `ik-${digest.slice(0, 32)}`;
 }
 
-export function parseInvocation(record: InboundRecord, registry: Registry): ParsedInvocation | RejectedInvocation {
+/**
+ * @param replyTopicExists whether a reply topic exists (undefined: not known, taken as yes);
+ *   a reply to a missing topic could never commit.
+ */
+export function parseInvocation(
+  record: InboundRecord,
+  registry: Registry,
+  replyTopicExists: (topic: string) => boolean | undefined = () => undefined,
+): ParsedInvocation | RejectedInvocation {
   const replyTopic = header(record, H.replyTo);
   const replyTo: ReplyTarget | null = replyTopic ? { topic: replyTopic, correlationId: header(record, H.correlationId) } : null;
   const fallbackId = `p${record.partition}-o${record.offset}`;
   const reject = (code: string, message: string): RejectedInvocation => ({ error: new BadInvocationError(code, message), replyTo, id: fallbackId });
 
   const at = `record ${record.partition}@${record.offset}`;
+  if (replyTopic !== null) {
+    // checked first: no failure reply can be sent to such a topic either
+    if (!isValidTopicName(replyTopic)) {
+      const error = new BadInvocationError("invalid_reply_to", `${at}: header ${H.replyTo} "${replyTopic.slice(0, 300)}" is not a valid Kafka topic name (1-249 of [A-Za-z0-9._-]).`);
+      return { error, replyTo: null, id: fallbackId };
+    }
+    if (replyTopicExists(replyTopic) === false) {
+      const error = new BadInvocationError("unknown_reply_topic", `${at}: reply topic "${replyTopic}" (header ${H.replyTo}) does not exist. Create it before sending (the KVO client creates its own).`);
+      return { error, replyTo: null, id: fallbackId };
+    }
+  }
   if (record.key === null || record.key.length === 0) {
     return reject("missing_key", `${at} has no key. Set the record key to "<Object>/<key>" (or "<Service>" for a service).`);
   }

@@ -14,6 +14,8 @@ export const H = {
   dlqSourceTopic: "kvo-dlq-source-topic",
   dlqSourcePartition: "kvo-dlq-source-partition",
   dlqSourceOffset: "kvo-dlq-source-offset",
+  /** On a DLQ copy whose value was left out because it is too large: the value's size. */
+  dlqValueOmittedBytes: "kvo-dlq-value-omitted-bytes",
 } as const;
 
 export const KVO_HEADER_PREFIX = "kvo-";

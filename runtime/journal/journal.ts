@@ -2,7 +2,7 @@ import type { JournalEntryRecord } from "../codec/records.js";
 
 interface Slot {
   entry: JournalEntryRecord | null;
-  onDurable: Array<() => void>;
+  onDurable: Array<{ resolve: () => void; reject: (error: Error) => void }>;
 }
 
 /**
@@ -20,7 +20,11 @@ export class Journal {
 
   constructor(
     recorded: JournalEntryRecord[],
-    /** Hands the new prefix to the commit pipeline; resolves when it is committed. */
+    /**
+     * Hands the new prefix to the commit pipeline; resolves when it is committed. A rejection
+     * (the journal cannot be written, e.g. too large) takes the new entries back out and
+     * rejects their actions with the error.
+     */
     private readonly persist: (entries: JournalEntryRecord[]) => Promise<void>,
   ) {
     this.recorded = [...recorded];
@@ -34,14 +38,20 @@ export class Journal {
 
   /**
    * Completes a reserved entry. The returned promise resolves once the entry is part of a
-   * committed prefix.
+   * committed prefix. Throws at once when the new prefix cannot be written (persist threw,
+   * e.g. the journal got too large); the entry is then not recorded.
    */
   complete(index: number, entry: JournalEntryRecord): Promise<void> {
     const slot = this.slots[index - this.recorded.length];
     if (!slot || slot.entry) throw new Error(`journal slot ${index} is not open`);
     slot.entry = entry;
-    const durable = new Promise<void>((resolve) => slot.onDurable.push(resolve));
-    this.advance();
+    const durable = new Promise<void>((resolve, reject) => slot.onDurable.push({ resolve, reject }));
+    try {
+      this.advance();
+    } catch (error) {
+      durable.catch(() => undefined); // the caller gets the error thrown instead
+      throw error;
+    }
     return durable;
   }
 
@@ -58,8 +68,20 @@ export class Journal {
       moved.push(slot);
     }
     if (moved.length === 0) return;
-    void this.persist([...this.recorded]).then(() => {
-      for (const slot of moved) for (const resolve of slot.onDurable) resolve();
-    });
+    const before = this.recorded.length - moved.length;
+    const fail = (error: Error) => {
+      if (this.recorded.length >= before) this.recorded.length = before;
+      for (const slot of moved) for (const w of slot.onDurable) w.reject(error);
+    };
+    let persisted: Promise<void>;
+    try {
+      persisted = this.persist([...this.recorded]);
+    } catch (error) {
+      fail(error as Error);
+      throw error;
+    }
+    persisted.then(() => {
+      for (const slot of moved) for (const w of slot.onDurable) w.resolve();
+    }, fail);
   }
 }

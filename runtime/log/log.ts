@@ -61,6 +61,11 @@ export interface TransactionBatch {
 export interface LogTransport {
   /** Creates missing topics; throws ConfigurationError when an existing one does not match. */
   ensureTopics(specs: TopicSpec[]): Promise<void>;
+  /**
+   * Which of these topics exist. Reply topics are named by callers; a record for a missing
+   * topic would fail every transaction that carries it, so the runtime checks them first.
+   */
+  existingTopics(names: string[]): Promise<Set<string>>;
   /** Joins the group on the input topic and starts delivering records to the listener. */
   startConsuming(listener: ConsumeListener): Promise<void>;
   /**

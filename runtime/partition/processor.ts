@@ -5,11 +5,13 @@ import { decodeJson, encodeJson } from "../codec/json_payload.js";
 import { codecs, type FailureRecord, type InvocationRecord, type JournalEntryRecord, type ReplyTarget } from "../codec/records.js";
 import type { CommitSink } from "../commit/sink.js";
 import { dlqRecord, isRejected, parseInvocation, replyRecord } from "../invocation/envelope.js";
+import { H } from "../invocation/headers.js";
 import { ContextImpl, StateOverlay, type HandlerMode } from "../journal/context_impl.js";
 import { Journal } from "../journal/journal.js";
 import type { InboundRecord } from "../log/log.js";
 import type { Registry } from "../registry.js";
 import type { Clock, Logger } from "../support.js";
+import { RecordTooLargeError } from "./limits.js";
 import { objectId, PartitionState } from "./state.js";
 
 export interface ProcessorConfig {
@@ -27,6 +29,10 @@ export interface ProcessorConfig {
   /** In-flight invocations above which the partition asks to be paused. */
   maxInFlight: number;
   onBackpressure?: (paused: boolean) => void;
+  /** Largest value written in one record (see limits.ts). */
+  maxRecordBytes: number;
+  /** Whether a reply topic exists (undefined: unknown, taken as yes). */
+  replyTopicExists?: (topic: string) => boolean | undefined;
   /** Observability hook: called once per finished invocation. */
   onCompleted?: (inv: InvocationRecord, failure: FailureRecord | null) => void;
 }
@@ -96,7 +102,7 @@ export class PartitionProcessor {
     this.nextOffset = record.offset + 1n;
     this.c.sink.consumed(this.c.partition, this.nextOffset);
 
-    const parsed = parseInvocation(record, this.c.registry);
+    const parsed = parseInvocation(record, this.c.registry, this.c.replyTopicExists);
     if (isRejected(parsed)) {
       const failure = { code: parsed.error.code, message: parsed.error.message };
       this.c.logger.warn(`rejected invocation record: ${failure.message}`);
@@ -135,8 +141,20 @@ export class PartitionProcessor {
       lastError: null,
       acceptedAt: this.c.clock.now(),
     };
+    const encoded = codecs.invocation.encode(inv);
+    if (encoded.length > this.c.maxRecordBytes) {
+      const error = new RecordTooLargeError(`invocation record ${record.partition}@${record.offset} (input and headers)`, encoded.length, this.c.maxRecordBytes);
+      const failure = { code: error.code, message: error.message };
+      this.c.logger.warn(`rejected invocation record: ${failure.message}`);
+      // The DLQ copy omits the value (it would not fit either); the source offset points to it.
+      const copy = dlqRecord(this.c.dlqTopic, this.c.invocationsTopic, { ...record, value: null }, failure);
+      copy.headers = { ...copy.headers, [H.dlqValueOmittedBytes]: Buffer.from(String(record.value?.length ?? 0)) };
+      this.c.sink.emit(copy);
+      if (parsed.replyTo) this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, null, failure));
+      return;
+    }
     this.state.invocations.set(inv.id, inv);
-    this.putInvocation(inv);
+    this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: inv.id }), encoded);
     this.schedule(this.track(inv, resolved.mode, []));
     this.updateBackpressure();
   }
@@ -152,8 +170,12 @@ export class PartitionProcessor {
   private newJournal(id: string, recorded: JournalEntryRecord[]): Journal {
     return new Journal(recorded, (entries) => {
       if (this.closed) return new Promise<void>(() => {});
+      const encoded = codecs.journal.encode({ invocationId: id, entries });
+      if (encoded.length > this.c.maxRecordBytes) {
+        throw new RecordTooLargeError(`the journal of invocation ${id} (${entries.length} entries)`, encoded.length, this.c.maxRecordBytes);
+      }
       this.state.journals.set(id, entries);
-      this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "jnl", id }), codecs.journal.encode({ invocationId: id, entries }));
+      this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "jnl", id }), encoded);
       return this.c.sink.durable();
     });
   }
@@ -214,6 +236,13 @@ export class PartitionProcessor {
       const input = decodeJson(record.input, `input of ${record.target}.${record.handler}`);
       const value = await resolved.fn(ctx, input);
       output = encodeJson(value, `output of ${record.target}.${record.handler}`);
+      if (output && output.length > this.c.maxRecordBytes) {
+        throw new RecordTooLargeError(`the output of ${record.target}.${record.handler}`, output.length, this.c.maxRecordBytes);
+      }
+      const tooLarge = [...overlay.writes].find(([, v]) => v !== null && v.length > this.c.maxRecordBytes);
+      if (tooLarge) {
+        throw new RecordTooLargeError(`state "${tooLarge[0]}" of ${record.target}/${record.key}`, tooLarge[1]!.length, this.c.maxRecordBytes);
+      }
     } catch (thrown) {
       error = toKvoError(thrown);
     }

@@ -33,9 +33,9 @@ export class MemoryApp {
   }
 
   /** Produces an invocation record; returns its correlation id. */
-  send(key: string | null, handler: string | null, input?: unknown, extra: { raw?: Buffer; idempotencyKey?: string } = {}): string {
+  send(key: string | null, handler: string | null, input?: unknown, extra: { raw?: Buffer; idempotencyKey?: string; replyTo?: string } = {}): string {
     const corr = `c${++this.seq}`;
-    const headers: Record<string, Buffer> = { [H.replyTo]: Buffer.from("replies"), [H.correlationId]: Buffer.from(corr) };
+    const headers: Record<string, Buffer> = { [H.replyTo]: Buffer.from(extra.replyTo ?? "replies"), [H.correlationId]: Buffer.from(corr) };
     if (handler !== null) headers[H.handler] = Buffer.from(handler);
     if (extra.idempotencyKey) headers[H.idempotencyKey] = Buffer.from(extra.idempotencyKey);
     const value = extra.raw ?? (input === undefined ? null : Buffer.from(JSON.stringify(input)));

@@ -94,6 +94,10 @@ export class MemoryTransport implements LogTransport {
     for (const s of specs) this.log.createTopic(s.name, s.partitions);
   }
 
+  async existingTopics(names: string[]): Promise<Set<string>> {
+    return new Set(names.filter((n) => this.log.topics.has(n)));
+  }
+
   async startConsuming(listener: ConsumeListener): Promise<void> {
     this.listener = listener;
     const all = this.log.partitions(this.inputTopic).map((_, i) => i);

@@ -232,6 +232,78 @@ describe("bad input", () => {
   });
 });
 
+describe("reply topics", () => {
+  it("rejects a missing or invalid reply topic to the DLQ instead of stalling every commit", async () => {
+    const o = object({ name: "Good", handlers: { echo: async (_ctx, v: unknown) => v } });
+    const app = new MemoryApp({ objects: [o] });
+    await app.start();
+    app.send("Good/1", "echo", 1, { replyTo: "no-such-topic" });
+    app.send("Good/1", "echo", 2, { replyTo: "bad topic/name" });
+    const good = app.send("Good/1", "echo", 3);
+    expect((await app.reply(good)).value).toBe(3);
+    await waitFor(() => app.dlq().length === 2, "DLQ records");
+    const byCode = new Map(app.dlq().map((d) => [d.code, d.message]));
+    expect(byCode.get("unknown_reply_topic")).toMatch(/reply topic "no-such-topic" \(header kvo-reply-to\) does not exist/);
+    expect(byCode.get("invalid_reply_to")).toMatch(/"bad topic\/name" is not a valid Kafka topic name/);
+    // a topic that exists gets the reply
+    app.log.createTopic("other-replies", 1);
+    app.send("Good/1", "echo", 4, { replyTo: "other-replies" });
+    await waitFor(() => app.log.partitions("other-replies").flat().length === 1, "reply on other-replies");
+    expect(app.dlq()).toHaveLength(2);
+    await app.runtime.stop();
+  });
+});
+
+describe("record size limit", () => {
+  it("fails only the invocation whose output, state, journal or input is too large", async () => {
+    const big = "x".repeat(3_000);
+    const o = object({
+      name: "Big",
+      handlers: {
+        output: async () => big,
+        state: async (ctx) => void ctx.set("blob", big),
+        steps: async (ctx) => {
+          await ctx.run("one", () => big.slice(0, 1_500));
+          await ctx.run("two", () => big.slice(0, 1_500));
+          return "unreachable";
+        },
+        ok: async (ctx, v: number) => {
+          ctx.set("n", v);
+          return v;
+        },
+        read: async (ctx) => (await ctx.get<string>("blob")) ?? null,
+      },
+    });
+    const app = new MemoryApp({ objects: [o] }, { maxRecordBytes: 2_048 });
+    await app.start();
+    const cases = {
+      output: app.send("Big/1", "output"),
+      state: app.send("Big/1", "state"),
+      steps: app.send("Big/1", "steps"),
+      input: app.send("Big/1", "ok", big),
+    };
+    const ok = app.send("Big/1", "ok", 7);
+    const read = app.send("Big/1", "read");
+    const expected: Record<string, RegExp> = {
+      output: /the output of Big\.output is \d+ bytes, above the limit of 2048/,
+      // ctx.set is journaled with its value, so the journal is what overflows first
+      state: /(state "blob" of Big\/1|the journal of invocation p\d+-o\d+ \(1 entries\)) is \d+ bytes/,
+      steps: /the journal of invocation .* \(2 entries\) is \d+ bytes/,
+      input: /invocation record 0@\d+ \(input and headers\) is \d+ bytes/,
+    };
+    for (const [name, corr] of Object.entries(cases)) {
+      const r = await app.reply(corr);
+      expect(r.status, name).toBe("failed");
+      expect(r.errorCode, name).toBe("record_too_large");
+      expect(r.errorMessage, name).toMatch(expected[name]!);
+    }
+    expect((await app.reply(ok)).value).toBe(7);
+    expect((await app.reply(read)).value).toBeNull(); // the refused state write never applied
+    expect(app.dlq().map((d) => d.code)).toEqual(["record_too_large"]);
+    await app.runtime.stop();
+  });
+});
+
 describe("idempotency keys", () => {
   it("runs a request once per idempotency key and answers repeats with the same outcome", async () => {
     let runs = 0;

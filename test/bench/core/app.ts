@@ -28,7 +28,12 @@ const runtime = createRuntime({
   app: process.env.KVO_APP!,
   objects: [bench],
   partitions: Number(process.env.KVO_PARTITIONS ?? 4),
-  kafka: { brokers: process.env.KVO_BOOTSTRAP_SERVERS!.split(","), instanceId: "bench-0" },
+  kafka: {
+    brokers: process.env.KVO_BOOTSTRAP_SERVERS!.split(","),
+    instanceId: "bench-0",
+    // librdkafka overrides for tuning experiments, e.g. KVO_BENCH_RDKAFKA='{"retry.backoff.ms":2}'
+    ...(process.env.KVO_BENCH_RDKAFKA && { rdkafka: JSON.parse(process.env.KVO_BENCH_RDKAFKA) as Record<string, string | number | boolean> }),
+  },
 });
 await runtime.start();
 process.on("SIGUSR2", () => process.stdout.write(JSON.stringify({ event: "stats", ...runtime.stats() }) + "\n"));
