@@ -10,8 +10,13 @@
  * same shapes as the Restate peer (../shared/peers/restate). In the same run it measures the
  * raw commit time of a one-record Kafka transaction on the same broker (the floor of KVO's
  * latency) and reports the ratio.
+ *
+ * `--peer` also runs the Restate peer (../shared/peers/restate/run.sh) after KVO, in the same
+ * run, and prints its lines plus KVO/Restate ratios ("scenario":"vs-restate-…").
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline";
 import { KafkaJS } from "@confluentinc/kafka-javascript";
@@ -143,11 +148,48 @@ export async function main(args: string[]): Promise<void> {
       await runtime.stop();
     }
   }
+  const summaries: Record<string, Record<string, number>> = {};
   for (const [scenario, list] of Object.entries(rows)) {
     const keys = Object.keys(list[0] ?? {});
-    const out: Record<string, unknown> = { scenario, reps };
+    const out: Record<string, number> = {};
     for (const k of keys) out[k] = round(median(list.map((r) => r[k]!)));
-    out.seq_p50_over_commit_p50 = round((out.seq_p50_ms as number) / (out.commit_p50_ms as number));
-    process.stdout.write(JSON.stringify(out) + "\n");
+    out.seq_p50_over_commit_p50 = round(out.seq_p50_ms! / out.commit_p50_ms!);
+    summaries[scenario] = out;
+    process.stdout.write(JSON.stringify({ scenario, reps, ...out }) + "\n");
+  }
+  if (args.includes("--peer")) await restatePeer(summaries);
+}
+
+/** Runs the Restate peer on the same workloads and prints its figures and KVO's ratios to them. */
+async function restatePeer(kvo: Record<string, Record<string, number>>): Promise<void> {
+  const script = fileURLToPath(new URL("../../../../shared/peers/restate/run.sh", import.meta.url));
+  if (!existsSync(script)) {
+    process.stdout.write(JSON.stringify({ scenario: "restate-peer", error: `not found: ${script}` }) + "\n");
+    return;
+  }
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile("bash", [script], { maxBuffer: 1 << 20, timeout: 15 * 60_000 }, (err, out) => (err ? reject(err) : resolve(out))),
+  );
+  const peer = new Map<string, Record<string, string | number>>();
+  for (const line of stdout.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const row = JSON.parse(line) as Record<string, string | number>;
+    peer.set(String(row.workload), row);
+    process.stdout.write(JSON.stringify({ scenario: `restate-${row.workload}`, ...row }) + "\n");
+  }
+  for (const [scenario, prefix] of [["core-3step", "3step"], ["core-0step", "0step"]] as const) {
+    const k = kvo[scenario];
+    const seq = peer.get(`${prefix}-seq`);
+    const c64 = peer.get(`${prefix}-c64`);
+    if (!k || !seq || !c64) continue;
+    process.stdout.write(
+      JSON.stringify({
+        scenario: `vs-restate-${prefix}`,
+        restate_seq_p50_ms: Number(seq.p50),
+        restate_c64_per_s: Number(c64.rps),
+        kvo_seq_p50_over_restate: round(k.seq_p50_ms! / Number(seq.p50)),
+        kvo_c64_per_s_over_restate: round(k.c64_per_s! / Number(c64.rps)),
+      }) + "\n",
+    );
   }
 }

@@ -8,6 +8,6 @@ export const bootstrapServers = (): string[] =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-export const schemaRegistryUrl = (): string => process.env.KVO_SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:8081";
+export const schemaRegistryUrl = (): string => process.env.KVO_SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:8081/apis/ccompat/v7";
 
 export const redisUrl = (): string => process.env.KVO_REDIS_URL ?? "redis://127.0.0.1:6379";
