@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { codecs } from "../../runtime/codec/records.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { ChildRuntime } from "./support/child_runtime.js";
-import { produceInvocations, readCompacted, readTopic, type InvocationSpec } from "./support/kafka_tools.js";
+import { createTopic, produceInvocations, readCompacted, readTopic, type InvocationSpec } from "./support/kafka_tools.js";
 import { uniqueName } from "./support/unique.js";
 
 const KEYS = 100;
@@ -32,6 +32,7 @@ describe("exactly-once under SIGKILL", () => {
   it("keeps exact counts, one reply per invocation and recorded step results across 5+ SIGKILLs", async () => {
     const app = uniqueName("kvo-crash");
     const replies = `${app}.replies`;
+    await createTopic(replies);
     let child = start(app);
     await child.waitFor((e) => e.event === "started", "first start");
 

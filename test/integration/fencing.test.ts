@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { codecs } from "../../runtime/codec/records.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { ChildRuntime, type ChildEvent } from "./support/child_runtime.js";
-import { produceInvocations, readCompacted, readTopic, type InvocationSpec } from "./support/kafka_tools.js";
+import { createTopic, produceInvocations, readCompacted, readTopic, type InvocationSpec } from "./support/kafka_tools.js";
 import { uniqueName } from "./support/unique.js";
 
 const KEYS = 40;
@@ -26,6 +26,7 @@ describe("zombie fencing", () => {
   it("a paused member whose partitions moved never commits again; counts stay exact", async () => {
     const app = uniqueName("kvo-fence");
     const replies = `${app}.replies`;
+    await createTopic(replies);
     const env = { KVO_PARTITIONS: "4", STEP_DELAY_MS: "30" };
     const a = new ChildRuntime(app, "counter_app.ts", { ...env, KVO_INSTANCE_ID: "fence-a" });
     children.push(a);
