@@ -13,6 +13,7 @@ import type { Registry } from "../registry.js";
 import type { Clock, Logger } from "../support.js";
 import { RecordTooLargeError } from "./limits.js";
 import { objectId, PartitionState } from "./state.js";
+import { RateLimitedWarn } from "../rate_limited_warn.js";
 
 export interface ProcessorConfig {
   partition: number;
@@ -56,6 +57,7 @@ export class PartitionProcessor {
   private readonly queues = new Map<string, Active[]>();
   private closed = false;
   private paused = false;
+  private readonly rejectedLog: RateLimitedWarn;
   private nextOffset: bigint;
   private sweepTimer: ReturnType<Clock["setTimeout"]> | null = null;
 
@@ -64,6 +66,7 @@ export class PartitionProcessor {
     readonly state: PartitionState,
   ) {
     this.nextOffset = c.nextOffset;
+    this.rejectedLog = new RateLimitedWarn(c.logger, c.clock, `rejected records of partition ${c.partition}`);
   }
 
   get partition(): number {
@@ -105,7 +108,7 @@ export class PartitionProcessor {
     const parsed = parseInvocation(record, this.c.registry, this.c.replyTopicExists);
     if (isRejected(parsed)) {
       const failure = { code: parsed.error.code, message: parsed.error.message };
-      this.c.logger.warn(`rejected invocation record: ${failure.message}`);
+      this.rejectedLog.warn(`rejected invocation record: ${failure.message}`);
       this.c.sink.emit(dlqRecord(this.c.dlqTopic, this.c.invocationsTopic, record, failure));
       if (parsed.replyTo) this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, null, failure));
       return;
@@ -145,7 +148,7 @@ export class PartitionProcessor {
     if (encoded.length > this.c.maxRecordBytes) {
       const error = new RecordTooLargeError(`invocation record ${record.partition}@${record.offset} (input and headers)`, encoded.length, this.c.maxRecordBytes);
       const failure = { code: error.code, message: error.message };
-      this.c.logger.warn(`rejected invocation record: ${failure.message}`);
+      this.rejectedLog.warn(`rejected invocation record: ${failure.message}`);
       // The DLQ copy omits the value (it would not fit either); the source offset points to it.
       const copy = dlqRecord(this.c.dlqTopic, this.c.invocationsTopic, { ...record, value: null }, failure);
       copy.headers = { ...copy.headers, [H.dlqValueOmittedBytes]: Buffer.from(String(record.value?.length ?? 0)) };

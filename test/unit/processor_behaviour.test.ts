@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { object, service, shared, TerminalError } from "../../sdk/index.js";
+import { FencedError, object, service, shared, TerminalError } from "../../sdk/index.js";
 import { MemoryApp } from "../support/memory_app.js";
 import { waitFor } from "../support/wait.js";
 
@@ -323,5 +323,28 @@ describe("idempotency keys", () => {
     const d = await app.reply(app.send("Pay/acct", "charge", 10, { idempotencyKey: "order-2" }));
     expect(d.value).toEqual({ charged: 10, n: 2 });
     await app.runtime.stop();
+  });
+});
+
+describe("fencing for good", () => {
+  it("stops by itself and reports why when it cannot re-join after being fenced", async () => {
+    const o = object({ name: "Acc", handlers: { add: async (ctx, n: number) => n } });
+    const app = new MemoryApp({ objects: [o] });
+    await app.start();
+    expect((await app.reply(app.send("Acc/1", "add", 1))).value).toBe(1);
+    // The next commit is refused as fenced, and the transport cannot re-join: another live
+    // process took this transactional id.
+    app.transport.commit = async () => {
+      throw new FencedError("transactional.id in use by a newer producer");
+    };
+    app.transport.rejoin = async () => {
+      throw new FencedError("transactional.id in use by a newer producer");
+    };
+    app.send("Acc/1", "add", 2);
+    const closed = await app.runtime.closed;
+    expect(closed).toBeInstanceOf(FencedError);
+    expect(closed!.message).toMatch(/newer producer/);
+    expect(app.runtime.stats().fenced).toBe(1);
+    expect(app.replies()).toHaveLength(1); // nothing of the fenced batch became visible
   });
 });
