@@ -21,13 +21,14 @@ import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline";
 import { KafkaJS } from "@confluentinc/kafka-javascript";
 import { KvoClient } from "../../../connectors/client/kafka_client.js";
+import { ensureInfra } from "../../../compose/infra/infra.js";
 
 interface Stats {
   commits: number;
   completed: number;
 }
 
-const brokers = (process.env.KVO_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092").split(",");
+let brokers = (process.env.KVO_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092").split(",");
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -113,6 +114,11 @@ async function rawCommitP50(topic: string, count: number): Promise<number> {
 }
 
 export async function main(args: string[]): Promise<void> {
+  if (!process.env.KVO_BOOTSTRAP_SERVERS) {
+    // the services as `npm run infra:up` starts them (nothing is started when they answer)
+    const endpoints = await ensureInfra({ log: (line) => process.stderr.write(`[infra] ${line}\n`) });
+    brokers = endpoints.bootstrapServers.split(",");
+  }
   const repsArg = args.indexOf("--reps");
   const reps = repsArg >= 0 ? Number(args[repsArg + 1]) : 3;
   const rows: Record<string, Array<Record<string, number>>> = { "core-3step": [], "core-0step": [] };
