@@ -6,6 +6,7 @@ import type { ConsumeListener, InboundRecord, LogTransport, TopicSpec } from "./
 import { PartitionProcessor } from "./partition/processor.js";
 import { DEFAULT_MAX_RECORD_BYTES } from "./partition/limits.js";
 import { PartitionState } from "./partition/state.js";
+import { Instrumentation, type RuntimeEventListener, type RuntimeEventName } from "./instrumentation.js";
 import { ReplyTopics } from "./invocation/reply_topics.js";
 import { Registry } from "./registry.js";
 import { consoleLogger, systemClock, type Clock, type Logger } from "./support.js";
@@ -83,6 +84,7 @@ export class Runtime {
   private readonly assigned = new Set<number>();
   private readonly restoring = new Map<number, Promise<void>>();
   private readonly replyTopics: ReplyTopics;
+  private readonly events: Instrumentation;
   /**
    * Per partition, the tail of records waiting for a reply-topic lookup; later records of the
    * partition queue behind it so that ingestion stays in offset order.
@@ -118,7 +120,10 @@ export class Runtime {
     this.registry = new Registry([...(options.objects ?? []), ...(options.services ?? [])], defaultRetry);
     if (this.registry.names().length === 0) throw new ConfigurationError("the runtime hosts no objects or services; pass objects: [...] or services: [...]");
     this.replyTopics = new ReplyTopics((names) => transport.existingTopics(names), this.clock, this.logger);
-    this.committer = new GroupCommitter(transport, this.topics.changelog, this.clock, this.logger, (e) => this.onFenced(e));
+    this.events = new Instrumentation(this.logger);
+    this.committer = new GroupCommitter(transport, this.topics.changelog, this.clock, this.logger, (e) => this.onFenced(e), (records, durationMs) =>
+      this.events.emit("commit.done", { records, durationMs }),
+    );
   }
 
   topicSpecs(): TopicSpec[] {
@@ -158,6 +163,14 @@ export class Runtime {
     this.resolveClosed(undefined);
   }
 
+  /**
+   * Subscribes to an instrumentation event ("invocation.end", "commit.done",
+   * "partition.restored", "partition.revoked", "fenced"); returns the unsubscribe function.
+   */
+  on<E extends RuntimeEventName>(event: E, listener: RuntimeEventListener<E>): () => void {
+    return this.events.on(event, listener);
+  }
+
   stats(): RuntimeStats {
     const s = this.committer.stats;
     return {
@@ -192,6 +205,7 @@ export class Runtime {
     }
     await this.committer.flush();
     this.logger.info(`released partitions ${partitions.join(", ")}`);
+    this.events.emit("partition.revoked", { partitions });
   }
 
   private onRecords(partition: number, records: InboundRecord[]): void {
@@ -250,7 +264,11 @@ export class Runtime {
           maxRecordBytes: this.options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
           replyTopicExists: (topic) => this.replyTopics.exists(topic),
           onBackpressure: (paused) => (paused ? this.transport.pause([partition]) : this.transport.resume([partition])),
-          onCompleted: (_inv, failure) => (failure ? this.counters.failed++ : this.counters.completed++),
+          onCompleted: (inv, failure) => {
+            if (failure) this.counters.failed++;
+            else this.counters.completed++;
+            this.events.emit("invocation.end", { invocationId: inv.id, target: inv.target, key: inv.key, handler: inv.handler, attempts: inv.attempt, failure });
+          },
         },
         state,
       );
@@ -258,7 +276,9 @@ export class Runtime {
       this.processors.set(partition, processor);
       processor.start();
       if (state.unknownKeys > 0) this.logger.warn(`partition ${partition}: skipped ${state.unknownKeys} changelog records with keys this version does not know`);
-      this.logger.info(`partition ${partition} restored: ${records} changelog records, ${state.invocations.size} in flight, ${this.clock.now() - started} ms`);
+      const durationMs = this.clock.now() - started;
+      this.logger.info(`partition ${partition} restored: ${records} changelog records, ${state.invocations.size} in flight, ${durationMs} ms`);
+      this.events.emit("partition.restored", { partition, changelogRecords: records, inFlight: state.invocations.size, durationMs });
     })().finally(() => this.restoring.delete(partition));
     this.restoring.set(partition, running);
     return running;
@@ -271,6 +291,7 @@ export class Runtime {
    */
   private onFenced(error: FencedError): void {
     this.counters.fenced++;
+    this.events.emit("fenced", { message: error.message });
     this.logger.warn(`fenced (${error.message}); dropping in-memory work of partitions ${[...this.processors.keys()].join(", ")}`);
     for (const processor of this.processors.values()) processor.close();
     this.processors.clear();

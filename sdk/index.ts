@@ -45,6 +45,7 @@ export { createRuntime } from "../connectors/create_runtime.js";
 export type { CreateRuntimeOptions, KafkaRuntimeOptions } from "../connectors/create_runtime.js";
 export type { Runtime, RuntimeOptions, RuntimeStats, TopicNames } from "../runtime/runtime.js";
 export type { Logger, Clock } from "../runtime/support.js";
+export type { RuntimeEvents, RuntimeEventName, RuntimeEventListener } from "../runtime/instrumentation.js";
 export { connectClient, KvoClient } from "../connectors/client/kafka_client.js";
 export type { ClientOptions, CallOptions } from "../connectors/client/kafka_client.js";
 export { InvocationFailedError, ReplyTimeoutError } from "../connectors/client/errors.js";

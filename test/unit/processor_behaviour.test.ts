@@ -348,3 +348,43 @@ describe("fencing for good", () => {
     expect(app.replies()).toHaveLength(1); // nothing of the fenced batch became visible
   });
 });
+
+describe("instrumentation events", () => {
+  it("reports invocations, commits and restores, survives a throwing listener, and unsubscribes", async () => {
+    const o = object({
+      name: "Ev",
+      handlers: {
+        ok: async (ctx, n: number) => ctx.run("double", () => n * 2),
+        bad: async () => {
+          throw new TerminalError("no", { code: "nope" });
+        },
+      },
+    });
+    const app = new MemoryApp({ objects: [o] });
+    const ends: Array<{ handler: string; failure: { code: string } | null; attempts: number }> = [];
+    const restored: number[] = [];
+    let commits = 0;
+    app.runtime.on("partition.restored", (e) => restored.push(e.partition));
+    app.runtime.on("invocation.end", () => {
+      throw new Error("listener bug");
+    });
+    const offEnd = app.runtime.on("invocation.end", (e) => ends.push({ handler: e.handler, failure: e.failure, attempts: e.attempts }));
+    app.runtime.on("commit.done", (e) => {
+      expect(e.records).toBeGreaterThan(0);
+      commits++;
+    });
+    await app.start();
+    expect(restored.sort()).toEqual([0, 1]);
+    expect((await app.reply(app.send("Ev/1", "ok", 2))).value).toBe(4);
+    expect((await app.reply(app.send("Ev/1", "bad"))).errorCode).toBe("nope");
+    expect(ends).toEqual([
+      { handler: "ok", failure: null, attempts: 1 },
+      { handler: "bad", failure: { code: "nope", message: "no" }, attempts: 1 },
+    ]);
+    expect(commits).toBeGreaterThanOrEqual(2);
+    offEnd();
+    await app.reply(app.send("Ev/1", "ok", 3));
+    expect(ends).toHaveLength(2);
+    await app.runtime.stop();
+  });
+});

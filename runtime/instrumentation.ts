@@ -1,0 +1,56 @@
+import type { Logger } from "./support.js";
+
+/** Payloads of the runtime's instrumentation events, by event name. */
+export interface RuntimeEvents {
+  /** An invocation ended (its outcome is in the batch being committed). */
+  "invocation.end": {
+    invocationId: string;
+    target: string;
+    key: string | null;
+    handler: string;
+    attempts: number;
+    /** Null on success. */
+    failure: { code: string; message: string } | null;
+  };
+  /** A transaction committed. */
+  "commit.done": { records: number; durationMs: number };
+  /** A partition was restored from the changelog and is being processed. */
+  "partition.restored": { partition: number; changelogRecords: number; inFlight: number; durationMs: number };
+  /** Partitions were handed back to the group. */
+  "partition.revoked": { partitions: number[] };
+  /** A commit was refused because this process lost ownership. */
+  fenced: { message: string };
+}
+
+export type RuntimeEventName = keyof RuntimeEvents;
+export type RuntimeEventListener<E extends RuntimeEventName> = (payload: RuntimeEvents[E]) => void;
+
+/**
+ * Namespaced events for metrics and tracing. `on` returns its own unsubscribe function. A
+ * throwing listener is logged and never disturbs processing.
+ */
+export class Instrumentation {
+  private readonly listeners = new Map<RuntimeEventName, Set<(payload: never) => void>>();
+
+  constructor(private readonly logger: Logger) {}
+
+  on<E extends RuntimeEventName>(event: E, listener: RuntimeEventListener<E>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    const entry = listener as (payload: never) => void;
+    set.add(entry);
+    return () => void set.delete(entry);
+  }
+
+  emit<E extends RuntimeEventName>(event: E, payload: RuntimeEvents[E]): void {
+    const set = this.listeners.get(event);
+    if (!set || set.size === 0) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as RuntimeEventListener<E>)(payload);
+      } catch (e) {
+        this.logger.warn(`a listener of "${event}" threw (ignored): ${(e as Error)?.message ?? String(e)}`);
+      }
+    }
+  }
+}
