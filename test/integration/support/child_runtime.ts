@@ -35,7 +35,8 @@ export class ChildRuntime {
       this.stderr.push(line);
       if (this.stderr.length > 200) this.stderr.shift();
     });
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+    // "close", not "exit": by then stdout is drained, so the last event lines have been read
+    this.exited = new Promise((resolve) => this.child.once("close", (code) => resolve(code)));
   }
 
   get pid(): number {
@@ -48,9 +49,18 @@ export class ChildRuntime {
   }
 
   async waitFor(predicate: (e: ChildEvent) => boolean, what: string, timeoutMs = 60_000): Promise<ChildEvent> {
+    return this.waitFrom(0, predicate, what, timeoutMs);
+  }
+
+  /** Like waitFor, but only events that arrive after this call count. */
+  waitForNext(predicate: (e: ChildEvent) => boolean, what: string, timeoutMs = 60_000): Promise<ChildEvent> {
+    return this.waitFrom(this.events.length, predicate, what, timeoutMs);
+  }
+
+  private async waitFrom(from: number, predicate: (e: ChildEvent) => boolean, what: string, timeoutMs: number): Promise<ChildEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const hit = this.events.find(predicate);
+      const hit = this.events.slice(from).find(predicate);
       if (hit) return hit;
       if (this.child.exitCode !== null) throw new Error(`child exited (${this.child.exitCode}) before ${what}; stderr:\n${this.stderr.slice(-20).join("\n")}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stderr:\n${this.stderr.slice(-20).join("\n")}`);
