@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { codecs } from "../../runtime/codec/records.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { ChildRuntime } from "./support/child_runtime.js";
-import { createTopic, produceInvocations, readCompacted, readTopic, type InvocationSpec } from "./support/kafka_tools.js";
+import { counterInvocations, expectExactCounts, expectExactReplies } from "./support/counter_checks.js";
+import { createTopic, produceInvocations } from "./support/kafka_tools.js";
 import { uniqueName } from "./support/unique.js";
 
 const KEYS = 100;
@@ -37,11 +38,7 @@ describe("exactly-once under SIGKILL", () => {
     await child.waitFor((e) => e.event === "started", "first start");
 
     // Interleaved over keys, in per-key order: seq 1..50 of each key.
-    const specs: InvocationSpec[] = [];
-    for (let seq = 1; seq <= PER_KEY; seq++) {
-      for (let k = 0; k < KEYS; k++) specs.push({ key: `Counter/k${k}`, handler: "add", input: { seq }, replyTo: replies, correlationId: `k${k}:${seq}` });
-    }
-    await produceInvocations(`${app}.invocations`, specs);
+    await produceInvocations(`${app}.invocations`, counterInvocations(KEYS, 1, PER_KEY, replies));
 
     let kills = 0;
     let killsWithWorkInFlight = 0;
@@ -57,37 +54,18 @@ describe("exactly-once under SIGKILL", () => {
       await child.waitFor((e) => e.event === "started", `restart after kill ${kills}`);
     }
 
-    const replyRecords = await readTopic(replies, (rs) => new Set(rs.map((r) => r.headers[H.correlationId])).size >= TOTAL, { timeoutMs: 240_000, settleMs: 3_000 });
+    // Exactly one reply per invocation, all successful, in per-key arrival order, and later
+    // steps saw what the first step recorded.
+    const replyRecords = await expectExactReplies(replies, TOTAL);
     expect(kills).toBeGreaterThanOrEqual(KILLS);
     // The kills hit running invocations (else this would test nothing but clean restarts).
     expect(killsWithWorkInFlight).toBeGreaterThanOrEqual(KILLS - 1);
-
-    // Exactly one reply per invocation, all successful.
-    const corrs = replyRecords.map((r) => r.headers[H.correlationId]!);
-    expect(replyRecords.length).toBe(TOTAL);
-    expect(new Set(corrs).size).toBe(TOTAL);
-    expect(replyRecords.filter((r) => r.headers[H.status] !== "ok")).toEqual([]);
-
-    // Later steps saw what the first step recorded; per-key counts are the arrival order.
     const tokenByInvocation = new Map<string, string>();
-    for (const r of replyRecords) {
-      const out = JSON.parse(r.value!.toString()) as { count: number; token: string; echoed: string };
-      expect(out.echoed).toBe(out.token);
-      const [, seq] = r.headers[H.correlationId]!.split(":");
-      expect(out.count, r.headers[H.correlationId]).toBe(Number(seq));
-      tokenByInvocation.set(r.headers[H.invocationId]!, out.token);
-    }
+    for (const r of replyRecords) tokenByInvocation.set(r.headers[H.invocationId]!, (JSON.parse(r.value!.toString()) as { token: string }).token);
 
     await child.stop();
     current = null;
-    const { latest, all } = await readCompacted(`${app}.changelog`);
-    for (let k = 0; k < KEYS; k++) {
-      const v = latest.get(JSON.stringify(["st", "Counter", `k${k}`, "count"]));
-      expect(v, `count of k${k}`).toBeDefined();
-      expect(JSON.parse(codecs.stateValue.decode(v!).value.toString()), `count of k${k}`).toBe(PER_KEY);
-    }
-    const violations = [...latest.keys()].filter((k) => k.includes("order-violation"));
-    expect(violations).toEqual([]);
+    const { latest, all } = await expectExactCounts(`${app}.changelog`, KEYS, PER_KEY);
     const inFlight = [...latest.keys()].filter((k) => k.startsWith('["inv"') || k.startsWith('["jnl"'));
     expect(inFlight).toEqual([]);
 

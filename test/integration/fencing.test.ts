@@ -5,10 +5,9 @@
  * invocation replies exactly once.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { codecs } from "../../runtime/codec/records.js";
-import { H } from "../../runtime/invocation/headers.js";
 import { ChildRuntime, type ChildEvent } from "./support/child_runtime.js";
-import { createTopic, produceInvocations, readCompacted, readTopic, type InvocationSpec } from "./support/kafka_tools.js";
+import { counterInvocations, expectExactCounts, expectExactReplies } from "./support/counter_checks.js";
+import { createTopic, produceInvocations } from "./support/kafka_tools.js";
 import { uniqueName } from "./support/unique.js";
 
 const KEYS = 40;
@@ -35,10 +34,7 @@ describe("zombie fencing", () => {
     children.push(b);
     await b.waitFor((e) => e.event === "started", "B started");
 
-    const specs: InvocationSpec[] = [];
-    for (let seq = 1; seq <= PER_KEY; seq++) {
-      for (let k = 0; k < KEYS; k++) specs.push({ key: `Counter/k${k}`, handler: "add", input: { seq }, replyTo: replies, correlationId: `k${k}:${seq}` });
-    }
+    const specs = counterInvocations(KEYS, 1, PER_KEY, replies);
     // Both members own partitions and have work in flight before A is paused.
     await a.waitFor((e) => e.event === "stats" && owned(e).length > 0 && owned(e).length < 4, "A owns part of the partitions");
     await b.waitFor((e) => e.event === "stats" && owned(e).length > 0, "B owns partitions");
@@ -52,26 +48,13 @@ describe("zombie fencing", () => {
     // A wakes with stale work and a stale generation; give it time to try.
     await new Promise((r) => setTimeout(r, 3_000));
 
-    const replyRecords = await readTopic(replies, (rs) => new Set(rs.map((r) => r.headers[H.correlationId])).size >= TOTAL, { timeoutMs: 240_000, settleMs: 3_000 });
-    expect(replyRecords.length).toBe(TOTAL);
-    expect(new Set(replyRecords.map((r) => r.headers[H.correlationId])).size).toBe(TOTAL);
-    for (const r of replyRecords) {
-      const out = JSON.parse(r.value!.toString()) as { count: number; token: string; echoed: string };
-      expect(out.echoed).toBe(out.token);
-      expect(out.count, r.headers[H.correlationId]).toBe(Number(r.headers[H.correlationId]!.split(":")[1]));
-    }
+    await expectExactReplies(replies, TOTAL);
 
     // A woke with uncommitted work under a stale generation: the broker refused its commit.
     await a.waitFor((e) => e.event === "stats" && (e.fenced as number) > 0, "A reports that its commit was fenced", 30_000);
     expect(Date.now() - stoppedAt).toBeGreaterThan(6_000);
 
     await Promise.all(children.splice(0).map((c) => c.stop()));
-    const { latest } = await readCompacted(`${app}.changelog`);
-    for (let k = 0; k < KEYS; k++) {
-      const v = latest.get(JSON.stringify(["st", "Counter", `k${k}`, "count"]));
-      expect(v, `count of k${k}`).toBeDefined();
-      expect(JSON.parse(codecs.stateValue.decode(v!).value.toString()), `count of k${k}`).toBe(PER_KEY);
-    }
-    expect([...latest.keys()].filter((k) => k.includes("order-violation"))).toEqual([]);
+    await expectExactCounts(`${app}.changelog`, KEYS, PER_KEY);
   }, 600_000);
 });

@@ -5,10 +5,9 @@
  * order holds across every hand-over.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { codecs } from "../../runtime/codec/records.js";
-import { H } from "../../runtime/invocation/headers.js";
 import { ChildRuntime } from "./support/child_runtime.js";
-import { createTopic, produceInvocations, readCompacted, readTopic, type InvocationSpec } from "./support/kafka_tools.js";
+import { counterInvocations, expectExactCounts, expectExactReplies } from "./support/counter_checks.js";
+import { createTopic, produceInvocations } from "./support/kafka_tools.js";
 import { uniqueName } from "./support/unique.js";
 
 const KEYS = 40;
@@ -38,13 +37,7 @@ describe("rolling restart", () => {
 
     // Per-key sequence numbers 1..PER_KEY, in two halves: one produced before each hand-over,
     // so that each stop meets invocations in flight.
-    const half = (from: number, to: number): InvocationSpec[] => {
-      const specs: InvocationSpec[] = [];
-      for (let seq = from; seq <= to; seq++) {
-        for (let k = 0; k < KEYS; k++) specs.push({ key: `Counter/k${k}`, handler: "add", input: { seq }, replyTo: replies, correlationId: `k${k}:${seq}` });
-      }
-      return specs;
-    };
+    const half = (from: number, to: number) => counterInvocations(KEYS, from, to, replies);
 
     const stopped: Array<{ code: number | null; inFlightBefore: number }> = [];
     for (const slot of ["a", "b"] as const) {
@@ -63,24 +56,11 @@ describe("rolling restart", () => {
     expect(stopped.map((s) => s.code)).toEqual([0, 0]);
     expect(stopped.every((s) => s.inFlightBefore > 0)).toBe(true);
 
-    const replyRecords = await readTopic(replies, (rs) => new Set(rs.map((r) => r.headers[H.correlationId])).size >= TOTAL, { timeoutMs: 240_000, settleMs: 3_000 });
-    expect(replyRecords.length).toBe(TOTAL);
-    for (const r of replyRecords) {
-      expect(r.headers[H.status]).toBe("ok");
-      const out = JSON.parse(r.value!.toString()) as { count: number; token: string; echoed: string };
-      expect(out.echoed).toBe(out.token);
-      expect(out.count, r.headers[H.correlationId]).toBe(Number(r.headers[H.correlationId]!.split(":")[1]));
-    }
+    await expectExactReplies(replies, TOTAL);
     // A graceful hand-over is not a fencing event.
     expect(children.every((c) => Number(c.last("stats")?.fenced ?? 0) === 0)).toBe(true);
 
     await Promise.all(children.splice(0).map((c) => c.stop()));
-    const { latest } = await readCompacted(`${app}.changelog`);
-    for (let k = 0; k < KEYS; k++) {
-      const v = latest.get(JSON.stringify(["st", "Counter", `k${k}`, "count"]));
-      expect(v, `count of k${k}`).toBeDefined();
-      expect(JSON.parse(codecs.stateValue.decode(v!).value.toString()), `count of k${k}`).toBe(PER_KEY);
-    }
-    expect([...latest.keys()].filter((k) => k.includes("order-violation"))).toEqual([]);
+    await expectExactCounts(`${app}.changelog`, KEYS, PER_KEY);
   }, 600_000);
 });
