@@ -14,6 +14,8 @@ export interface RuntimeEvents {
   };
   /** A transaction committed. */
   "commit.done": { records: number; durationMs: number };
+  /** A transaction failed (not fenced); the same batch is retried after `retryInMs`. */
+  "commit.failed": { code: string; message: string; attempt: number; retryInMs: number };
   /** A partition was restored from the changelog and is being processed. */
   "partition.restored": { partition: number; changelogRecords: number; inFlight: number; durationMs: number };
   /** Partitions were handed back to the group. */

@@ -63,6 +63,11 @@ export interface RuntimeStats {
   /** Mean transaction commit time, ms. */
   meanCommitMs: number;
   commitRetries: number;
+  /**
+   * How long commits have been failing (and retried), ms; 0 while they succeed. A value that
+   * keeps growing means nothing gets committed: alert on it.
+   */
+  commitFailingForMs: number;
   fenced: number;
 }
 
@@ -121,8 +126,14 @@ export class Runtime {
     if (this.registry.names().length === 0) throw new ConfigurationError("the runtime hosts no objects or services; pass objects: [...] or services: [...]");
     this.replyTopics = new ReplyTopics((names) => transport.existingTopics(names), this.clock, this.logger);
     this.events = new Instrumentation(this.logger);
-    this.committer = new GroupCommitter(transport, this.topics.changelog, this.clock, this.logger, (e) => this.onFenced(e), (records, durationMs) =>
-      this.events.emit("commit.done", { records, durationMs }),
+    this.committer = new GroupCommitter(
+      transport,
+      this.topics.changelog,
+      this.clock,
+      this.logger,
+      (e) => this.onFenced(e),
+      (records, durationMs) => this.events.emit("commit.done", { records, durationMs }),
+      (e, attempt, retryInMs) => this.events.emit("commit.failed", { code: e.code, message: e.message, attempt, retryInMs }),
     );
   }
 
@@ -182,6 +193,7 @@ export class Runtime {
       committedRecords: s.records,
       meanCommitMs: s.commits === 0 ? 0 : s.commitMs / s.commits,
       commitRetries: s.retries,
+      commitFailingForMs: s.failingSince === null ? 0 : this.clock.now() - s.failingSince,
       fenced: this.counters.fenced,
     };
   }

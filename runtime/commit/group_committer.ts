@@ -40,6 +40,8 @@ export interface CommitStats {
   /** Sum of commit latencies, ms (transaction begin → committed). */
   commitMs: number;
   retries: number;
+  /** When the oldest still-failing commit first failed (clock ms), null while commits succeed. */
+  failingSince: number | null;
 }
 
 /**
@@ -63,7 +65,7 @@ export class GroupCommitter implements CommitSink {
   private scheduled = false;
   private stopped = false;
   private readonly positions = new Map<number, bigint>();
-  readonly stats: CommitStats = { commits: 0, records: 0, commitMs: 0, retries: 0 };
+  readonly stats: CommitStats = { commits: 0, records: 0, commitMs: 0, retries: 0, failingSince: null };
 
   constructor(
     private readonly transport: Pick<LogTransport, "commit">,
@@ -72,6 +74,7 @@ export class GroupCommitter implements CommitSink {
     private readonly logger: Logger,
     private readonly onFenced: (error: FencedError) => void,
     private readonly onCommitted?: (batchSize: number, ms: number) => void,
+    private readonly onCommitFailed?: (error: KvoError, attempt: number, delayMs: number) => void,
   ) {}
 
   /** Starts committing offsets of a newly owned partition. */
@@ -153,6 +156,7 @@ export class GroupCommitter implements CommitSink {
         this.stats.commits++;
         this.stats.records += records.length;
         this.stats.commitMs += ms;
+        this.stats.failingSince = null;
         this.onCommitted?.(records.length, ms);
         batch.resolve();
         break;
@@ -173,7 +177,9 @@ export class GroupCommitter implements CommitSink {
           return;
         }
         this.stats.retries++;
+        this.stats.failingSince ??= started;
         const delay = Math.min(5_000, 50 * 2 ** Math.min(attempt - 1, 7));
+        this.onCommitFailed?.(error, attempt, delay);
         this.logger.warn(`commit of ${records.length} records failed (${error.code}: ${error.message}); retrying the same batch in ${delay} ms`);
         await new Promise<void>((resolve) => setTimeout(resolve, delay));
       }
