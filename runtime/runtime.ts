@@ -174,10 +174,7 @@ export class Runtime {
     this.resolveClosed(undefined);
   }
 
-  /**
-   * Subscribes to an instrumentation event ("invocation.end", "commit.done",
-   * "partition.restored", "partition.revoked", "fenced"); returns the unsubscribe function.
-   */
+  /** Subscribes to an instrumentation event (see RuntimeEvents); returns the unsubscribe function. */
   on<E extends RuntimeEventName>(event: E, listener: RuntimeEventListener<E>): () => void {
     return this.events.on(event, listener);
   }
@@ -305,11 +302,16 @@ export class Runtime {
     this.counters.fenced++;
     this.events.emit("fenced", { message: error.message });
     this.logger.warn(`fenced (${error.message}); dropping in-memory work of partitions ${[...this.processors.keys()].join(", ")}`);
+    this.dropAllWork();
+    if (this.state !== "running") return;
+    this.transport.rejoin().catch((e: unknown) => void this.fail(e));
+  }
+
+  /** Closes every processor and drops the uncommitted batch: none of it may ever commit. */
+  private dropAllWork(): void {
     for (const processor of this.processors.values()) processor.close();
     this.processors.clear();
     this.committer.discard();
-    if (this.state !== "running") return;
-    this.transport.rejoin().catch((e: unknown) => void this.fail(e));
   }
 
   /** This process can never commit again: stop consuming and report it through `closed`. */
@@ -318,9 +320,7 @@ export class Runtime {
     const error = toKvoError(cause);
     this.logger.error(`stopping: re-joining the group after fencing failed, this process cannot commit any more (${error.message}). Another live process probably runs with the same kafka.instanceId; give each process its own.`);
     this.state = "stopping";
-    for (const processor of this.processors.values()) processor.close();
-    this.processors.clear();
-    this.committer.discard();
+    this.dropAllWork();
     this.committer.stop();
     await this.transport.stop().catch((e: unknown) => this.logger.warn(`closing the Kafka clients: ${(e as Error).message}`));
     this.state = "stopped";

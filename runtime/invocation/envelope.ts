@@ -1,23 +1,19 @@
 import { KvoError } from "../../sdk/errors.js";
 import { createHash } from "node:crypto";
 import type { InboundRecord, OutboundRecord } from "../log/log.js";
-import type { FailureRecord, ReplyTarget } from "../codec/records.js";
+import type { FailureRecord, InvocationRecord, ReplyTarget } from "../codec/records.js";
 import { decodeJson } from "../codec/json_payload.js";
 import type { Registry } from "../registry.js";
 import { H, KVO_HEADER_PREFIX } from "./headers.js";
 import { isValidTopicName } from "./reply_topics.js";
 
-/** A well-formed invocation request read from `<app>.invocations`. */
-export interface ParsedInvocation {
-  id: string;
-  target: string;
-  key: string | null;
-  handler: string;
-  input: Buffer | null;
-  headers: Record<string, string>;
+/**
+ * A well-formed invocation request read from `<app>.invocations`: the request part of the
+ * InvocationRecord it becomes, with at most one reply target (the record's own).
+ */
+export type ParsedInvocation = Pick<InvocationRecord, "id" | "target" | "key" | "handler" | "input" | "headers" | "idempotencyKey"> & {
   replyTo: ReplyTarget | null;
-  idempotencyKey: string | null;
-}
+};
 
 /** Bad input: the reason, and where to send the failure if the record named a reply topic. */
 export interface RejectedInvocation {
@@ -138,19 +134,20 @@ export function replyRecord(to: ReplyTarget, invocationId: string, value: Buffer
   };
 }
 
-/** DLQ record: the original bytes and headers, plus the reason and origin in kvo-* headers. */
-export function dlqRecord(dlqTopic: string, sourceTopic: string, record: InboundRecord, failure: FailureRecord): OutboundRecord {
-  return {
-    topic: dlqTopic,
-    key: record.key,
-    value: record.value,
-    headers: {
-      ...record.headers,
-      [H.errorCode]: Buffer.from(failure.code),
-      [H.errorMessage]: Buffer.from(failure.message),
-      [H.dlqSourceTopic]: Buffer.from(sourceTopic),
-      [H.dlqSourcePartition]: Buffer.from(String(record.partition)),
-      [H.dlqSourceOffset]: Buffer.from(String(record.offset)),
-    },
+/**
+ * DLQ record: the original bytes and headers, plus the reason and origin in kvo-* headers.
+ * `omitValue` leaves the value out (a record too large to copy), naming its size instead; the
+ * source offset still points at the original.
+ */
+export function dlqRecord(dlqTopic: string, sourceTopic: string, record: InboundRecord, failure: FailureRecord, omitValue = false): OutboundRecord {
+  const headers: Record<string, Buffer> = {
+    ...record.headers,
+    [H.errorCode]: Buffer.from(failure.code),
+    [H.errorMessage]: Buffer.from(failure.message),
+    [H.dlqSourceTopic]: Buffer.from(sourceTopic),
+    [H.dlqSourcePartition]: Buffer.from(String(record.partition)),
+    [H.dlqSourceOffset]: Buffer.from(String(record.offset)),
   };
+  if (omitValue) headers[H.dlqValueOmittedBytes] = Buffer.from(String(record.value?.length ?? 0));
+  return { topic: dlqTopic, key: record.key, value: omitValue ? null : record.value, headers };
 }

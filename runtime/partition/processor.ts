@@ -5,7 +5,6 @@ import { decodeJson, encodeJson } from "../codec/json_payload.js";
 import { codecs, type FailureRecord, type InvocationRecord, type JournalEntryRecord, type ReplyTarget } from "../codec/records.js";
 import type { CommitSink } from "../commit/sink.js";
 import { dlqRecord, isRejected, parseInvocation, replyRecord } from "../invocation/envelope.js";
-import { H } from "../invocation/headers.js";
 import { ContextImpl, StateOverlay, type HandlerMode } from "../journal/context_impl.js";
 import { Journal } from "../journal/journal.js";
 import type { InboundRecord } from "../log/log.js";
@@ -107,10 +106,7 @@ export class PartitionProcessor {
 
     const parsed = parseInvocation(record, this.c.registry, this.c.replyTopicExists);
     if (isRejected(parsed)) {
-      const failure = { code: parsed.error.code, message: parsed.error.message };
-      this.rejectedLog.warn(`rejected invocation record: ${failure.message}`);
-      this.c.sink.emit(dlqRecord(this.c.dlqTopic, this.c.invocationsTopic, record, failure));
-      if (parsed.replyTo) this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, null, failure));
+      this.reject(record, parsed.id, parsed.replyTo, parsed.error);
       return;
     }
 
@@ -147,19 +143,21 @@ export class PartitionProcessor {
     const encoded = codecs.invocation.encode(inv);
     if (encoded.length > this.c.maxRecordBytes) {
       const error = new RecordTooLargeError(`invocation record ${record.partition}@${record.offset} (input and headers)`, encoded.length, this.c.maxRecordBytes);
-      const failure = { code: error.code, message: error.message };
-      this.rejectedLog.warn(`rejected invocation record: ${failure.message}`);
-      // The DLQ copy omits the value (it would not fit either); the source offset points to it.
-      const copy = dlqRecord(this.c.dlqTopic, this.c.invocationsTopic, { ...record, value: null }, failure);
-      copy.headers = { ...copy.headers, [H.dlqValueOmittedBytes]: Buffer.from(String(record.value?.length ?? 0)) };
-      this.c.sink.emit(copy);
-      if (parsed.replyTo) this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, null, failure));
+      this.reject(record, parsed.id, parsed.replyTo, error, true); // a copy would not fit either
       return;
     }
     this.state.invocations.set(inv.id, inv);
     this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: inv.id }), encoded);
     this.schedule(this.track(inv, resolved.mode, []));
     this.updateBackpressure();
+  }
+
+  /** Bad input: a DLQ copy with the reason, and a failure reply when the record asked for one. */
+  private reject(record: InboundRecord, id: string, replyTo: ReplyTarget | null, error: KvoError, omitValue = false): void {
+    const failure = { code: error.code, message: error.message };
+    this.rejectedLog.warn(`rejected invocation record: ${failure.message}`);
+    this.c.sink.emit(dlqRecord(this.c.dlqTopic, this.c.invocationsTopic, record, failure, omitValue));
+    if (replyTo) this.c.sink.emit(replyRecord(replyTo, id, null, failure));
   }
 
   // ---- scheduling --------------------------------------------------------------------------
@@ -239,12 +237,10 @@ export class PartitionProcessor {
       const input = decodeJson(record.input, `input of ${record.target}.${record.handler}`);
       const value = await resolved.fn(ctx, input);
       output = encodeJson(value, `output of ${record.target}.${record.handler}`);
+      // State values need no check here: ctx.set journals its value, so the journal check in
+      // newJournal refuses an oversized one at the ctx.set call.
       if (output && output.length > this.c.maxRecordBytes) {
         throw new RecordTooLargeError(`the output of ${record.target}.${record.handler}`, output.length, this.c.maxRecordBytes);
-      }
-      const tooLarge = [...overlay.writes].find(([, v]) => v !== null && v.length > this.c.maxRecordBytes);
-      if (tooLarge) {
-        throw new RecordTooLargeError(`state "${tooLarge[0]}" of ${record.target}/${record.key}`, tooLarge[1]!.length, this.c.maxRecordBytes);
       }
     } catch (thrown) {
       error = toKvoError(thrown);
