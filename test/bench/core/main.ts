@@ -22,6 +22,7 @@ import { createInterface } from "node:readline";
 import { KafkaJS } from "@confluentinc/kafka-javascript";
 import { KvoClient } from "../../../connectors/client/kafka_client.js";
 import { ensureInfra } from "../../../compose/infra/infra.js";
+import { median, percentile, round as roundTo } from "../stats.js";
 
 interface Stats {
   commits: number;
@@ -30,12 +31,7 @@ interface Stats {
 
 let brokers = (process.env.KVO_BOOTSTRAP_SERVERS ?? "127.0.0.1:9092").split(",");
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
-const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+const round = (x: number) => roundTo(x, 2);
 
 class RuntimeProcess {
   private readonly child: ChildProcess;

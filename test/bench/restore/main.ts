@@ -14,6 +14,7 @@ import { ensureInfra } from "../../../compose/infra/infra.js";
 import { encodeChangelogKey } from "../../../runtime/codec/changelog_key.js";
 import { codecs } from "../../../runtime/codec/records.js";
 import { connectClient, createRuntime, object, shared } from "../../../sdk/index.js";
+import { median, round as roundTo } from "../stats.js";
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
 const PARTITIONS = 4;
@@ -26,8 +27,7 @@ const box = object({
   },
 });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const round = (x: number) => Math.round(x * 100) / 100;
+const round = (x: number) => roundTo(x, 2);
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 async function fillChangelog(brokers: string[], topic: string, count: number): Promise<void> {
