@@ -18,6 +18,10 @@ export interface RuntimeEvents {
   "commit.failed": { code: string; message: string; attempt: number; retryInMs: number };
   /** A partition was restored from the changelog and is being processed. */
   "partition.restored": { partition: number; changelogRecords: number; inFlight: number; durationMs: number };
+  /** Restoring a partition failed (e.g. the broker is unreachable); it is retried after `retryInMs`. */
+  "partition.restore_failed": { partition: number; code: string; message: string; attempt: number; retryInMs: number };
+  /** A changelog record could not be decoded on restore: copied to the DLQ, tombstoned, skipped. */
+  "changelog.quarantined": { partition: number; offset: bigint; code: string; message: string };
   /** Partitions were handed back to the group. */
   "partition.revoked": { partitions: number[] };
   /** A commit was refused because this process lost ownership. */

@@ -1,56 +1,23 @@
-import type { ObjectDefinition, ServiceDefinition } from "../sdk/definitions.js";
-import { ConfigurationError, toKvoError, type FencedError } from "../sdk/errors.js";
-import { DEFAULT_INVOCATION_RETRY, resolveRetryPolicy, type RetryPolicy } from "../sdk/retry.js";
+import { ConfigurationError, toKvoError, type FencedError, type KvoError } from "../sdk/errors.js";
+import { DEFAULT_INVOCATION_RETRY, resolveRetryPolicy } from "../sdk/retry.js";
 import { GroupCommitter } from "./commit/group_committer.js";
 import type { ConsumeListener, InboundRecord, LogTransport, TopicSpec } from "./log/log.js";
 import { PartitionProcessor } from "./partition/processor.js";
-import { DEFAULT_MAX_RECORD_BYTES } from "./partition/limits.js";
-import { PartitionState } from "./partition/state.js";
+import { PauseControl } from "./partition/pause_control.js";
 import { Instrumentation, type RuntimeEventListener, type RuntimeEventName } from "./instrumentation.js";
 import { ReplyTopics } from "./invocation/reply_topics.js";
+import { fittedDlqRecord } from "./partition/record_limits.js";
+import { resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions, type TopicNames } from "./options.js";
+import { restorePartition, RestoreRefusedError } from "./partition/restore.js";
 import { Registry } from "./registry.js";
-import { consoleLogger, systemClock, type Clock, type Logger } from "./support.js";
+import { DEFAULT_STUCK_AFTER_MS, stuckReport, type StuckInvocation } from "./partition/stuck.js";
+import type { Clock, Logger } from "./support.js";
 
-export interface TopicNames {
-  invocations: string;
-  changelog: string;
-  dlq: string;
-}
+export { topicNames } from "./options.js";
+export type { RuntimeOptions, TopicNames } from "./options.js";
 
-export interface RuntimeOptions {
-  /** Application name: prefix of its topics and its consumer group. */
-  app: string;
-  objects?: ObjectDefinition[];
-  services?: ServiceDefinition[];
-  /** Partition count of the invocations and changelog topics (equal, fixed at creation). */
-  partitions: number;
-  /** Replication factor of topics the runtime creates (default 1; use 3 in production). */
-  replicationFactor?: number;
-  /** Topic names; default `<app>.invocations`, `<app>.changelog`, `<app>.dlq`. */
-  topics?: Partial<TopicNames>;
-  /** Default retry policy of invocations (objects may override). */
-  retry?: RetryPolicy;
-  /** How long outcomes of idempotent invocations are kept for deduplication (default 24 h). */
-  idempotencyRetentionMs?: number;
-  /**
-   * Largest value the runtime writes in one Kafka record: handler outputs, state values,
-   * journals, invocation records (default 900,000 bytes; Kafka's default limit is 1 MB).
-   * Larger ones fail their invocation with code record_too_large.
-   */
-  maxRecordBytes?: number;
-  /** In-flight invocations per partition above which its consumption pauses (default 10,000). */
-  maxInFlightPerPartition?: number;
-  logger?: Logger;
-  clock?: Clock;
-}
-
-export function topicNames(app: string, overrides: Partial<TopicNames> = {}): TopicNames {
-  return {
-    invocations: overrides.invocations ?? `${app}.invocations`,
-    changelog: overrides.changelog ?? `${app}.changelog`,
-    dlq: overrides.dlq ?? `${app}.dlq`,
-  };
-}
+/** Records of one partition waiting for reply-topic lookups above which the partition pauses. */
+const MAX_RECORDS_AWAITING_LOOKUP = 5_000;
 
 export interface RuntimeStats {
   /** Partitions this process owns now. */
@@ -69,9 +36,19 @@ export interface RuntimeStats {
    */
   commitFailingForMs: number;
   fenced: number;
+  /** Longest transaction so far, ms. */
+  maxCommitMs: number;
+  /** Written but not yet committed bytes (bounded by maxUncommittedBytes, then consumption pauses). */
+  uncommittedBytes: number;
+  /** Owned partitions whose consumption is paused now, with the limits that paused them. */
+  paused: Array<{ partition: number; reasons: string[] }>;
+  /** Changelog records that could not be decoded on restore (copied to the DLQ and tombstoned). */
+  quarantinedChangelogRecords: number;
+  /** How long the oldest invocation holding its key (running or awaiting a retry) has held it, ms; 0 when none. */
+  longestRunningMs: number;
+  /** The oldest invocations holding their key for at least `stuckAfterMs` (default 60 s), at most 10. */
+  stuck: StuckInvocation[];
 }
-
-const APP_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 
 /**
  * One runtime process: joins the app's consumer group, owns a partition processor per
@@ -95,7 +72,7 @@ export class Runtime {
    * partition queue behind it so that ingestion stays in offset order.
    */
   private readonly ingestQueues = new Map<PartitionProcessor, Promise<void>>();
-  private counters = { completed: 0, failed: 0, fenced: 0 };
+  private counters = { completed: 0, failed: 0, fenced: 0, quarantined: 0 };
   private state: "new" | "running" | "stopping" | "stopped" = "new";
   private resolveClosed!: (error: Error | undefined) => void;
   /**
@@ -105,40 +82,55 @@ export class Runtime {
    */
   readonly closed: Promise<Error | undefined> = new Promise((resolve) => (this.resolveClosed = resolve));
 
+  private readonly options: ResolvedRuntimeOptions;
+  private readonly pauses: PauseControl;
+  /** Records per partition queued behind a reply-topic lookup (bounded: the partition pauses). */
+  private readonly awaitingLookup = new Map<number, number>();
+
   constructor(
-    private readonly options: RuntimeOptions,
+    options: RuntimeOptions,
     private readonly transport: LogTransport,
   ) {
-    if (!APP_PATTERN.test(options.app)) {
-      throw new ConfigurationError(`app name "${options.app}" is invalid: use letters, digits, '.', '_' or '-' (it prefixes topic and group names)`);
-    }
-    if (!Number.isInteger(options.partitions) || options.partitions < 1) {
-      throw new ConfigurationError(`partitions must be a positive integer, got ${options.partitions}`);
-    }
-    if (options.maxRecordBytes !== undefined && (!Number.isInteger(options.maxRecordBytes) || options.maxRecordBytes < 1024)) {
-      throw new ConfigurationError(`maxRecordBytes must be an integer of at least 1024, got ${options.maxRecordBytes}`);
-    }
-    this.topics = topicNames(options.app, options.topics);
-    this.logger = options.logger ?? consoleLogger(`kvo ${options.app}`);
-    this.clock = options.clock ?? systemClock;
-    const defaultRetry = resolveRetryPolicy(options.retry, DEFAULT_INVOCATION_RETRY);
-    this.registry = new Registry([...(options.objects ?? []), ...(options.services ?? [])], defaultRetry);
+    this.options = resolveRuntimeOptions(options);
+    this.topics = this.options.topics;
+    this.logger = this.options.logger;
+    this.clock = this.options.clock;
+    const defaultRetry = resolveRetryPolicy(this.options.retry, DEFAULT_INVOCATION_RETRY);
+    this.registry = new Registry([...this.options.objects, ...this.options.services], defaultRetry);
     if (this.registry.names().length === 0) throw new ConfigurationError("the runtime hosts no objects or services; pass objects: [...] or services: [...]");
-    this.replyTopics = new ReplyTopics((names) => transport.existingTopics(names), this.clock, this.logger);
+    this.replyTopics = new ReplyTopics((names) => transport.existingTopics(names), this.clock, this.logger, {
+      reserved: [this.topics.invocations, this.topics.changelog, this.topics.dlq],
+      existingTtlMs: this.options.replyTopicTtlMs,
+    });
     this.events = new Instrumentation(this.logger);
+    this.pauses = new PauseControl(
+      (partitions) => transport.pause(partitions),
+      (partitions) => transport.resume(partitions),
+    );
     this.committer = new GroupCommitter(
       transport,
       this.topics.changelog,
       this.clock,
       this.logger,
-      (e) => this.onFenced(e),
-      (records, durationMs) => this.events.emit("commit.done", { records, durationMs }),
-      (e, attempt, retryInMs) => this.events.emit("commit.failed", { code: e.code, message: e.message, attempt, retryInMs }),
+      {
+        maxTransactionRecords: this.options.maxTransactionRecords,
+        maxTransactionBytes: this.options.maxTransactionBytes,
+        maxUncommittedBytes: this.options.maxUncommittedBytes,
+      },
+      {
+        onFenced: (e) => this.onFenced(e),
+        onCommitted: (records, durationMs) => this.events.emit("commit.done", { records, durationMs }),
+        onCommitFailed: (e, attempt, retryInMs) => this.events.emit("commit.failed", { code: e.code, message: e.message, attempt, retryInMs }),
+        onPressure: (over) => {
+          if (over) this.logger.info(`uncommitted bytes above maxUncommittedBytes (${this.options.maxUncommittedBytes}); pausing consumption until commits catch up`);
+          this.pauses.setGlobal("uncommitted-bytes", over, [...this.processors.keys()]);
+        },
+      },
     );
   }
 
   topicSpecs(): TopicSpec[] {
-    const rf = this.options.replicationFactor ?? 1;
+    const rf = this.options.replicationFactor;
     const p = this.options.partitions;
     return [
       { name: this.topics.invocations, partitions: p, replicationFactor: rf, cleanupPolicy: "delete", configs: { "retention.ms": String(7 * 24 * 3600_000) } },
@@ -179,9 +171,12 @@ export class Runtime {
     return this.events.on(event, listener);
   }
 
-  stats(): RuntimeStats {
+  /** @param stuckAfterMs how long an invocation must have held its key to be listed in `stuck` (default 60 s). */
+  stats(options: { stuckAfterMs?: number } = {}): RuntimeStats {
     const s = this.committer.stats;
+    const holders = [...this.processors.values()].flatMap((p) => p.holders());
     return {
+      ...stuckReport(holders, this.clock.now(), options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS),
       partitions: [...this.processors.keys()].sort((a, b) => a - b),
       completed: this.counters.completed,
       failed: this.counters.failed,
@@ -192,8 +187,32 @@ export class Runtime {
       commitRetries: s.retries,
       commitFailingForMs: s.failingSince === null ? 0 : this.clock.now() - s.failingSince,
       fenced: this.counters.fenced,
+      maxCommitMs: s.maxCommitMs,
+      uncommittedBytes: this.committer.uncommittedBytes,
+      paused: [...this.processors.keys()].filter((p) => this.pauses.isPaused(p)).map((partition) => ({ partition, reasons: this.pauses.reasons(partition) })),
+      quarantinedChangelogRecords: this.counters.quarantined,
     };
   }
+
+  /**
+   * Cancels an invocation in flight on this process: it fails with the terminal code
+   * `cancelled` (callers get that failure, its state writes are discarded, the next invocation
+   * of its key starts), whether it is running (its attempt's AbortSignal aborts), waiting for
+   * a retry or queued behind its key. Resolves true once the cancellation is committed, false
+   * when no partition of this process has it in flight (finished, unknown, or owned by another
+   * process: produce a `kvo-cancel` record, or use client.cancel(), to reach any process).
+   */
+  async cancel(invocationId: string): Promise<boolean> {
+    for (const processor of this.processors.values()) {
+      if (processor.cancel(invocationId, "runtime.cancel()")) {
+        await this.committer.durable();
+        return true;
+      }
+    }
+    this.logger.info(`runtime.cancel(${invocationId}): not in flight on this process; nothing cancelled`);
+    return false;
+  }
+
 
   // ---- group membership --------------------------------------------------------------------
 
@@ -205,14 +224,19 @@ export class Runtime {
   private async onRevoked(partitions: number[]): Promise<void> {
     for (const p of partitions) this.assigned.delete(p);
     await Promise.all(partitions.map((p) => this.restoring.get(p)));
-    // The generation is still ours during the callback: commit what the partitions produced.
-    await this.committer.flush();
+    // Close first: afterwards nothing of these partitions reaches a batch. Then one flush,
+    // while their offsets are still tracked and the generation is still ours, commits every
+    // record they wrote together with the offsets of the inputs it came from.
     for (const p of partitions) {
       this.processors.get(p)?.close();
       this.processors.delete(p);
-      this.committer.untrack(p);
     }
     await this.committer.flush();
+    for (const p of partitions) {
+      this.committer.untrack(p);
+      this.pauses.forget(p);
+      this.awaitingLookup.delete(p);
+    }
     this.logger.info(`released partitions ${partitions.join(", ")}`);
     this.events.emit("partition.revoked", { partitions });
   }
@@ -224,40 +248,67 @@ export class Runtime {
       return;
     }
     const queued = this.ingestQueues.get(processor);
-    const unknown = this.replyTopics.unknownIn(records);
-    if (!queued && unknown.length === 0) {
+    if (!queued && this.replyTopics.unknownIn(records).length === 0) {
       for (const record of records) processor.ingest(record);
       return;
     }
-    // Bound to this processor: if it is replaced (fencing, re-assignment) these records are
-    // dropped by the closed one and redelivered to the new one from the committed offset.
+    // Records queue behind reply-topic lookups in offset order. Each record is looked at right
+    // before it is ingested: a topic whose cached answer expired while records waited is looked
+    // up again, never taken as existing. The queue is bounded: past the limit the partition
+    // pauses until it drains. Bound to this processor: if it is replaced (fencing,
+    // re-assignment) these records are dropped by the closed one and redelivered to the new
+    // one from the committed offset.
+    this.countAwaitingLookup(partition, records.length);
     const next = (queued ?? Promise.resolve())
-      .then(() => (unknown.length > 0 ? this.replyTopics.refresh(unknown) : undefined))
-      .then(() => {
-        for (const record of records) processor.ingest(record);
+      .then(async () => {
+        for (let i = 0; i < records.length; i++) {
+          const unknown = this.replyTopics.unknownIn(records.slice(i, i + 1));
+          if (unknown.length > 0) await this.replyTopics.refresh(this.replyTopics.unknownIn(records.slice(i)));
+          processor.ingest(records[i]!);
+        }
       })
       .finally(() => {
+        this.countAwaitingLookup(partition, -records.length);
         if (this.ingestQueues.get(processor) === next) this.ingestQueues.delete(processor);
       });
     this.ingestQueues.set(processor, next);
+  }
+
+  private countAwaitingLookup(partition: number, delta: number): void {
+    const count = (this.awaitingLookup.get(partition) ?? 0) + delta;
+    if (count <= 0) this.awaitingLookup.delete(partition);
+    else this.awaitingLookup.set(partition, count);
+    if (!this.processors.has(partition)) return;
+    this.pauses.set(partition, "reply-topic-lookup", count >= MAX_RECORDS_AWAITING_LOOKUP);
   }
 
   /** Rebuilds a partition from the changelog, then resumes its in-flight invocations. */
   private restore(partition: number): Promise<void> {
     const running = (async () => {
       const started = this.clock.now();
-      // Stable offsets first: a still-open transaction of a previous owner resolves before
-      // the changelog is read, so the restore sees everything that transaction committed.
-      const committed = await this.transport.committedOffset(partition);
-      const state = new PartitionState();
-      let records = 0;
-      await this.transport.readChangelog(partition, (record) => {
-        records++;
-        if (record.key) state.apply(record.key.toString("utf8"), record.value);
-      });
-      if (!this.assigned.has(partition) || this.state !== "running") return;
-      const nextOffset = committed ?? 0n;
+      let restored;
+      try {
+        restored = await restorePartition({
+          transport: this.transport,
+          partition,
+          clock: this.clock,
+          logger: this.logger,
+          stillWanted: () => this.assigned.has(partition) && this.state === "running",
+          onRetry: (error, attempt, retryInMs) => this.events.emit("partition.restore_failed", { partition, code: error.code, message: error.message, attempt, retryInMs }),
+        });
+      } catch (error) {
+        // Written by a newer KVO: never keep the partition without its state; stop so that
+        // the group hands it to a process that can read it.
+        if (error instanceof RestoreRefusedError) {
+          void this.fail(error, `${error.message} Stopping this process so that its partitions move to upgraded ones.`);
+          return;
+        }
+        throw error;
+      }
+      if (!restored || !this.assigned.has(partition) || this.state !== "running") return;
+      const { state, nextOffset, changelogRecords, quarantined } = restored;
       this.committer.track(partition, nextOffset);
+      for (const { record, error } of quarantined) this.quarantine(partition, record, error);
       const processor = new PartitionProcessor(
         {
           partition,
@@ -267,12 +318,17 @@ export class Runtime {
           sink: this.committer,
           clock: this.clock,
           logger: this.logger,
-          idempotencyRetentionMs: this.options.idempotencyRetentionMs ?? 24 * 3600_000,
+          idempotencyRetentionMs: this.options.idempotencyRetentionMs,
           nextOffset,
-          maxInFlight: this.options.maxInFlightPerPartition ?? 10_000,
-          maxRecordBytes: this.options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
-          replyTopicExists: (topic) => this.replyTopics.exists(topic),
-          onBackpressure: (paused) => (paused ? this.transport.pause([partition]) : this.transport.resume([partition])),
+          maxInFlight: this.options.maxInFlightPerPartition,
+          maxInFlightBytes: this.options.maxInFlightBytesPerPartition,
+          maxOutcomes: this.options.maxOutcomesPerPartition,
+          maxOutcomeBytes: this.options.maxOutcomeBytesPerPartition,
+          maxReplyTargets: this.options.maxReplyTargets,
+          maxRecordBytes: this.options.maxRecordBytes,
+          attemptTimeoutMs: this.options.attemptTimeoutMs,
+          replyTopicStatus: (topic) => this.replyTopics.status(topic),
+          onBackpressure: (reason, paused) => this.pauses.set(partition, reason, paused),
           onCompleted: (inv, failure) => {
             if (failure) this.counters.failed++;
             else this.counters.completed++;
@@ -283,14 +339,29 @@ export class Runtime {
       );
       this.processors.get(partition)?.close();
       this.processors.set(partition, processor);
+      this.pauses.setGlobal("uncommitted-bytes", this.committer.uncommittedBytes > this.options.maxUncommittedBytes, [partition]);
       processor.start();
       if (state.unknownKeys > 0) this.logger.warn(`partition ${partition}: skipped ${state.unknownKeys} changelog records with keys this version does not know`);
       const durationMs = this.clock.now() - started;
-      this.logger.info(`partition ${partition} restored: ${records} changelog records, ${state.invocations.size} in flight, ${durationMs} ms`);
-      this.events.emit("partition.restored", { partition, changelogRecords: records, inFlight: state.invocations.size, durationMs });
+      this.logger.info(`partition ${partition} restored: ${changelogRecords} changelog records, ${state.invocations.size} in flight, ${durationMs} ms`);
+      this.events.emit("partition.restored", { partition, changelogRecords, inFlight: state.invocations.size, durationMs });
     })().finally(() => this.restoring.delete(partition));
     this.restoring.set(partition, running);
     return running;
+  }
+
+  /**
+   * A changelog record this version cannot decode (corrupt, or not written by KVO): a DLQ copy
+   * with the reason and its coordinates, and a tombstone so the next restore does not meet it
+   * again; both commit with the partition's offsets. Counted, reported, logged.
+   */
+  private quarantine(partition: number, record: InboundRecord, error: KvoError): void {
+    this.counters.quarantined++;
+    const failure = { code: "corrupt_changelog_record", message: `changelog record ${this.topics.changelog}[${partition}]@${record.offset} cannot be decoded and was quarantined: ${error.message}` };
+    this.logger.error(failure.message);
+    this.events.emit("changelog.quarantined", { partition, offset: record.offset, code: error.code, message: error.message });
+    this.committer.emit(fittedDlqRecord(this.topics.dlq, this.topics.changelog, record, failure, this.options.maxRecordBytes));
+    this.committer.putChangelog(partition, record.key!.toString("utf8"), null);
   }
 
   /**
@@ -315,10 +386,13 @@ export class Runtime {
   }
 
   /** This process can never commit again: stop consuming and report it through `closed`. */
-  private async fail(cause: unknown): Promise<void> {
+  private async fail(cause: unknown, reason?: string): Promise<void> {
     if (this.state !== "running") return;
     const error = toKvoError(cause);
-    this.logger.error(`stopping: re-joining the group after fencing failed, this process cannot commit any more (${error.message}). Another live process probably runs with the same kafka.instanceId; give each process its own.`);
+    this.logger.error(
+      reason ??
+        `stopping: re-joining the group after fencing failed, this process cannot commit any more (${error.message}). Another live process probably runs with the same kafka.instanceId; give each process its own.`,
+    );
     this.state = "stopping";
     this.dropAllWork();
     this.committer.stop();

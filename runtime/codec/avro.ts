@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import avro from "avsc";
-import { SerializationError } from "../../sdk/errors.js";
+import { KvoError, SerializationError } from "../../sdk/errors.js";
 
 /**
  * Internal records are Avro with a one-byte prefix naming the writer's schema version.
@@ -20,6 +20,31 @@ function sharedRegistry(): Record<string, avro.Type> {
   const registry: Record<string, avro.Type> = {};
   avro.Type.forSchema(loadSchema("failure.v1.avsc") as avro.Schema, { registry });
   return registry;
+}
+
+/**
+ * Versions are bumped one at a time, so a record written by a newer KVO carries a version a
+ * little above ours. A first byte far above it (e.g. 123, a '{') is no KVO record at all:
+ * that is corruption, not an upgrade to wait for.
+ */
+const NEWER_VERSION_WINDOW = 16;
+
+/**
+ * A record written by a newer KVO version than this process. Not corruption: the data is fine,
+ * this process is too old to read it. Processes must be upgraded before they read it.
+ */
+export class NewerSchemaVersionError extends KvoError {
+  constructor(
+    readonly family: string,
+    readonly version: number,
+    readonly readable: number,
+  ) {
+    super(
+      `${family} record has schema version ${version}, written by a newer KVO; this process reads versions up to ${readable}. ` +
+        `Upgrade this process (every process of the app) before it reads data written by a newer one.`,
+      { code: "newer_schema_version", retryable: false },
+    );
+  }
 }
 
 export class VersionedCodec<T> {
@@ -47,14 +72,29 @@ export class VersionedCodec<T> {
   }
 
   encode(value: T): Buffer {
+    return this.encodeWith(this.currentVersion, this.current, value);
+  }
+
+  /**
+   * Encodes with an older schema version, for a record that version represents fully (the
+   * caller decides, see records.ts): a process that reads only that version can still read
+   * it, during a rolling upgrade or after a rollback.
+   */
+  encodeAs(version: number, value: T): Buffer {
+    const known = this.resolvers.get(version);
+    if (!known) throw new Error(`codec ${this.family}: no schema version ${version} (known: ${[...this.resolvers.keys()].join(", ")})`);
+    return this.encodeWith(version, known.writer, value);
+  }
+
+  private encodeWith(version: number, type: avro.Type, value: T): Buffer {
     let body: Buffer;
     try {
-      body = this.current.toBuffer(value);
+      body = type.toBuffer(value);
     } catch (cause) {
-      throw new SerializationError(`cannot encode ${this.family} record: ${(cause as Error).message}`, { cause });
+      throw new SerializationError(`cannot encode ${this.family} record (version ${version}): ${(cause as Error).message}`, { cause });
     }
     const out = Buffer.allocUnsafe(body.length + 1);
-    out[0] = this.currentVersion;
+    out[0] = version;
     body.copy(out, 1);
     return out;
   }
@@ -62,6 +102,9 @@ export class VersionedCodec<T> {
   decode(bytes: Buffer): T {
     const version = bytes[0];
     const known = version === undefined ? undefined : this.resolvers.get(version);
+    if (!known && version !== undefined && version > this.currentVersion && version <= this.currentVersion + NEWER_VERSION_WINDOW) {
+      throw new NewerSchemaVersionError(this.family, version, this.currentVersion);
+    }
     if (!known) {
       throw new SerializationError(
         `${this.family} record has schema version ${version ?? "(empty record)"}; this process reads versions ` +

@@ -1,80 +1,77 @@
 import { FencedError, KvoError, toKvoError } from "../../sdk/errors.js";
 import type { LogTransport, OutboundRecord } from "../log/log.js";
 import type { Clock, Logger } from "../support.js";
+import { Batch } from "./batch.js";
 import type { CommitSink } from "./sink.js";
-
-class Batch {
-  /** `${partition}\0${key}` → changelog record; the last write of a key in a batch wins. */
-  readonly changelog = new Map<string, OutboundRecord>();
-  readonly others: OutboundRecord[] = [];
-  /** Set when consumed offsets moved, so an otherwise empty batch still commits them. */
-  offsetsMoved = false;
-  private resolveFn!: () => void;
-  private settleFn!: () => void;
-  /** Resolves when the batch committed; never, when it was discarded (fencing). */
-  readonly done: Promise<void> = new Promise<void>((resolve) => (this.resolveFn = resolve));
-  /** Resolves when the batch committed or was discarded: nothing of it is pending any more. */
-  readonly settled: Promise<void> = new Promise<void>((resolve) => (this.settleFn = resolve));
-
-  get empty(): boolean {
-    return this.changelog.size === 0 && this.others.length === 0 && !this.offsetsMoved;
-  }
-
-  get size(): number {
-    return this.changelog.size + this.others.length;
-  }
-
-  resolve(): void {
-    this.resolveFn();
-    this.settleFn();
-  }
-
-  discard(): void {
-    this.settleFn();
-  }
-}
 
 export interface CommitStats {
   commits: number;
   records: number;
   /** Sum of commit latencies, ms (transaction begin → committed). */
   commitMs: number;
+  /** Longest commit so far, ms. */
+  maxCommitMs: number;
   retries: number;
   /** When the oldest still-failing commit first failed (clock ms), null while commits succeed. */
   failingSince: number | null;
 }
 
+export interface CommitLimits {
+  /** A batch is sealed (and a new one opened) once it holds this many records. */
+  maxTransactionRecords: number;
+  /** ... or this many bytes. */
+  maxTransactionBytes: number;
+  /** Written but uncommitted bytes above which the committer asks for consumption to pause. */
+  maxUncommittedBytes: number;
+}
+
+export interface CommitHooks {
+  onFenced(error: FencedError): void;
+  onCommitted?(batchSize: number, ms: number): void;
+  onCommitFailed?(error: KvoError, attempt: number, delayMs: number): void;
+  /** Uncommitted bytes crossed the budget (true) or fell below half of it again (false). */
+  onPressure?(over: boolean): void;
+}
+
 /**
- * Group commit: every effect of every running invocation on this process joins one pending
- * batch; one Kafka transaction commits the batch's changelog records, outgoing records and
+ * Group commit: every effect of every running invocation on this process joins the open
+ * batch; one Kafka transaction commits a batch's changelog records, outgoing records and
  * the consumed offsets of all owned partitions. The next transaction starts as soon as the
  * previous one ends, so latency stays near one commit while throughput grows with
  * concurrency.
  *
  * Invariants:
  * - batches commit strictly in order, so a committed batch implies all earlier ones are;
- * - a batch that failed with a retryable error is committed again, unchanged, in a new
- *   transaction (nothing of it became visible), so in-memory state never runs ahead of what
- *   will eventually commit — except after fencing, when all of it is discarded;
+ * - a batch's offsets are fixed when it is sealed; a batch that failed with a retryable error
+ *   is committed again, unchanged (same records, same offsets), in a new transaction, so no
+ *   offset is ever committed ahead of the records written for the inputs before it;
+ * - a transaction holds at most maxTransactionRecords records and maxTransactionBytes bytes:
+ *   a full batch is sealed and the following writes open a new one, so a backlog never makes
+ *   a transaction long (it must stay far below transaction.timeout.ms);
+ * - written-but-uncommitted bytes above maxUncommittedBytes raise onPressure(true): the
+ *   runtime pauses consumption until they fall below half;
  * - every transaction carries the offsets of every owned partition, so the broker checks
  *   this member's group generation on every commit (KIP-447 fencing).
  */
 export class GroupCommitter implements CommitSink {
-  private pending = new Batch();
+  private open = new Batch();
+  /** Sealed batches waiting for their transaction, oldest first; the head may be in flight. */
+  private readonly sealed: Batch[] = [];
   private inflight: Batch | null = null;
   private scheduled = false;
   private stopped = false;
+  private pressured = false;
+  /** Next offset per owned partition as of the newest sealed batch. */
   private readonly positions = new Map<number, bigint>();
-  readonly stats: CommitStats = { commits: 0, records: 0, commitMs: 0, retries: 0, failingSince: null };
+  readonly stats: CommitStats = { commits: 0, records: 0, commitMs: 0, maxCommitMs: 0, retries: 0, failingSince: null };
 
   constructor(
     private readonly transport: Pick<LogTransport, "commit">,
     private readonly changelogTopic: string,
     private readonly clock: Clock,
     private readonly logger: Logger,
-    private readonly onFenced: (error: FencedError) => void,
-    private readonly onCommitted?: (batchSize: number, ms: number) => void,
-    private readonly onCommitFailed?: (error: KvoError, attempt: number, delayMs: number) => void,
+    private readonly limits: CommitLimits,
+    private readonly hooks: CommitHooks,
   ) {}
 
   /** Starts committing offsets of a newly owned partition. */
@@ -85,31 +82,36 @@ export class GroupCommitter implements CommitSink {
   /** Stops committing offsets of a partition no longer owned (after its last flush). */
   untrack(partition: number): void {
     this.positions.delete(partition);
+    this.open.consumed.delete(partition);
+  }
+
+  /** Written but not yet committed bytes (open, sealed and in-flight batches). */
+  get uncommittedBytes(): number {
+    let bytes = this.open.bytes;
+    for (const b of this.sealed) bytes += b.bytes;
+    return bytes;
   }
 
   putChangelog(partition: number, key: string, value: Buffer | null): void {
     if (this.stopped) return;
-    this.pending.changelog.set(`${partition}\0${key}`, { topic: this.changelogTopic, partition, key: Buffer.from(key), value });
-    this.schedule();
+    this.open.putChangelog(`${partition}\0${key}`, { topic: this.changelogTopic, partition, key: Buffer.from(key), value });
+    this.written();
   }
 
   emit(record: OutboundRecord): void {
     if (this.stopped) return;
-    this.pending.others.push(record);
-    this.schedule();
+    this.open.emit(record);
+    this.written();
   }
 
   consumed(partition: number, nextOffset: bigint): void {
     if (this.stopped || !this.positions.has(partition)) return;
-    this.positions.set(partition, nextOffset);
-    this.pending.offsetsMoved = true;
+    this.open.consumed.set(partition, nextOffset);
     this.schedule();
   }
 
   durable(): Promise<void> {
-    if (!this.pending.empty) return this.pending.done;
-    if (this.inflight) return this.inflight.done;
-    return Promise.resolve();
+    return this.newest()?.done ?? Promise.resolve();
   }
 
   /**
@@ -117,18 +119,51 @@ export class GroupCommitter implements CommitSink {
    * process was fenced (graceful revoke and stop must not hang on a zombie's batch).
    */
   async flush(): Promise<void> {
-    if (!this.pending.empty) await this.pending.settled;
-    else if (this.inflight) await this.inflight.settled;
+    await this.newest()?.settled;
   }
 
-  /** Drops everything pending; used after fencing. Waiters of dropped batches never resolve. */
+  /** Drops everything not yet in flight; used after fencing. Waiters of dropped batches never resolve. */
   discard(): void {
-    this.pending.discard();
-    this.pending = new Batch();
+    for (const batch of this.sealed.splice(this.inflight ? 1 : 0)) batch.discard();
+    this.open.discard();
+    this.open = new Batch();
+    this.checkPressure();
   }
 
   stop(): void {
     this.stopped = true;
+  }
+
+  /** The newest batch holding anything, or null when everything is committed. */
+  private newest(): Batch | null {
+    if (!this.open.empty) return this.open;
+    return this.sealed[this.sealed.length - 1] ?? null;
+  }
+
+  private written(): void {
+    if (this.open.size >= this.limits.maxTransactionRecords || this.open.bytes >= this.limits.maxTransactionBytes) this.seal();
+    this.checkPressure();
+    this.schedule();
+  }
+
+  /** Cuts the open batch: its offsets become every owned partition's position as of now. */
+  private seal(): void {
+    const batch = this.open;
+    this.open = new Batch();
+    for (const [partition, next] of batch.consumed) if (this.positions.has(partition)) this.positions.set(partition, next);
+    batch.offsets = new Map(this.positions);
+    this.sealed.push(batch);
+  }
+
+  private checkPressure(): void {
+    const bytes = this.uncommittedBytes;
+    if (!this.pressured && bytes > this.limits.maxUncommittedBytes) {
+      this.pressured = true;
+      this.hooks.onPressure?.(true);
+    } else if (this.pressured && bytes <= this.limits.maxUncommittedBytes / 2) {
+      this.pressured = false;
+      this.hooks.onPressure?.(false);
+    }
   }
 
   private schedule(): void {
@@ -142,13 +177,16 @@ export class GroupCommitter implements CommitSink {
   }
 
   private async commitNext(): Promise<void> {
-    if (this.inflight || this.pending.empty) return;
-    const batch = this.pending;
-    this.pending = new Batch();
+    if (this.inflight) return;
+    if (this.sealed.length === 0) {
+      if (this.open.empty) return;
+      this.seal();
+    }
+    const batch = this.sealed[0]!;
     this.inflight = batch;
-    const records = [...batch.changelog.values(), ...batch.others];
+    const records = batch.records();
+    const offsets = batch.offsets!;
     for (let attempt = 1; ; attempt++) {
-      const offsets = new Map(this.positions);
       const started = this.clock.now();
       try {
         await this.transport.commit({ records, offsets });
@@ -156,8 +194,10 @@ export class GroupCommitter implements CommitSink {
         this.stats.commits++;
         this.stats.records += records.length;
         this.stats.commitMs += ms;
+        this.stats.maxCommitMs = Math.max(this.stats.maxCommitMs, ms);
         this.stats.failingSince = null;
-        this.onCommitted?.(records.length, ms);
+        this.hooks.onCommitted?.(records.length, ms);
+        this.sealed.shift();
         batch.resolve();
         break;
       } catch (thrown) {
@@ -165,26 +205,30 @@ export class GroupCommitter implements CommitSink {
         if (error instanceof FencedError) {
           this.logger.error(`commit fenced: ${error.message}; discarding uncommitted work`);
           this.inflight = null;
+          this.sealed.shift();
           batch.discard();
           this.discard();
-          this.onFenced(error);
+          this.hooks.onFenced(error);
           return;
         }
         if (this.stopped && !error.retryable) {
           this.logger.error(`commit failed while stopping: ${error.message}`);
           this.inflight = null;
+          this.sealed.shift();
           batch.discard();
+          this.discard();
           return;
         }
         this.stats.retries++;
         this.stats.failingSince ??= started;
         const delay = Math.min(5_000, 50 * 2 ** Math.min(attempt - 1, 7));
-        this.onCommitFailed?.(error, attempt, delay);
+        this.hooks.onCommitFailed?.(error, attempt, delay);
         this.logger.warn(`commit of ${records.length} records failed (${error.code}: ${error.message}); retrying the same batch in ${delay} ms`);
-        await new Promise<void>((resolve) => setTimeout(resolve, delay));
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, delay));
       }
     }
     this.inflight = null;
-    if (!this.pending.empty) this.schedule();
+    this.checkPressure();
+    if (this.sealed.length > 0 || !this.open.empty) this.schedule();
   }
 }
