@@ -107,8 +107,8 @@ export class VersionedCodec<T> {
     }
     if (!known) {
       throw new SerializationError(
-        `${this.family} record has schema version ${version ?? "(empty record)"}; this process reads versions ` +
-          `${[...this.resolvers.keys()].join(", ")}. Upgrade this process before reading data written by a newer one.`,
+        `${this.family} record starts with byte ${version ?? "(empty record)"}, which is no schema version of any KVO release ` +
+          `(this process reads ${[...this.resolvers.keys()].join(", ")}): the record is corrupt or was not written by KVO.`,
       );
     }
     try {
