@@ -26,6 +26,7 @@
  */
 import type { ConsumeListener, InboundRecord } from "../../runtime/log/log.js";
 import { RdCodes, asRdError, describe } from "./errors.js";
+import { consumerClientId } from "./identity.js";
 import { baseConfig, type ResolvedOptions } from "./options.js";
 import {
   OFFSET_INVALID,
@@ -70,6 +71,8 @@ export class GroupConsumer {
   constructor(private readonly o: ResolvedOptions) {
     this.consumer = newConsumer({
       ...baseConfig(o, "consumer"),
+      // derived from the transactional identity: how a successor using it is recognised
+      "client.id": consumerClientId(o),
       "group.id": o.groupId,
       "enable.auto.commit": false,
       "enable.auto.offset.store": false,
@@ -177,13 +180,16 @@ export class GroupConsumer {
   /**
    * Leaves the group and joins it again as a new member (after this member was fenced):
    * every owned partition is revoked (onRevoked awaited) and what was fetched is dropped;
-   * partitions assigned afterwards start from their committed offsets.
+   * partitions assigned afterwards start from their committed offsets. `beforeJoin` runs
+   * after leaving; when it throws, the member stays out of the group.
    */
-  rejoin(): Promise<void> {
+  rejoin(beforeJoin?: () => Promise<void>): Promise<void> {
     if (!this.loop || this.stopping) return Promise.resolve();
     this.rejoining ??= (async () => {
       this.o.logger.info(`leaving group "${this.o.groupId}" to join it again`);
       await this.leave();
+      // between leaving and joining: a check that must not count this member (see identity.ts)
+      await beforeJoin?.();
       if (!this.stopping) this.consumer.subscribe([this.o.inputTopic]);
     })().finally(() => {
       this.rejoining = null;

@@ -11,10 +11,12 @@
  *   locally, or by the broker: ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID),
  *   or a newer producer with the same transactional.id exists (every later commit is fenced).
  *   librdkafka reports "fenced by a newer instance" also when the coordinator aborted our
- *   transaction for outliving transaction.timeout.ms (e.g. the broker was down that long):
- *   a transaction older than the timeout that ends fenced is taken to be that case, the
- *   producer is replaced and the commit rejects as retryable (seen in the broker-restart
- *   benchmark: without this, a broker outage longer than the timeout would fence for good).
+ *   transaction for outliving transaction.timeout.ms (e.g. the broker was down that long,
+ *   or this process was paused that long while a successor took its instanceId). Such a
+ *   fence is ambiguous: the producer is discarded, the commit rejects with FencedError (the
+ *   runtime re-joins the group), and no producer is initialised again until the re-join has
+ *   checked that no other live member uses this identity (identity.ts): a stale process must
+ *   never fence its live successor, and a broker outage must not stop a healthy one.
  * - KafkaRetryableError: nothing is committed (the transaction was aborted, or its producer
  *   was discarded so that nobody can commit it); the same batch may be committed again.
  * A commit whose outcome is not yet known (commitTransaction timed out: the coordinator may
@@ -73,6 +75,8 @@ export class TransactionalProducer {
   private ready: Promise<Producer> | null = null;
   private readonly deliveries = new WeakMap<Producer, Deliveries>();
   private fenced: FencedError | null = null;
+  /** Set by an ambiguous fence (see fencedInTransaction); cleared by the re-join's check. */
+  private identityInDoubt = false;
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
 
@@ -112,6 +116,9 @@ export class TransactionalProducer {
 
   /** Connects and initialises transactions (fencing any earlier producer of this transactional.id). */
   private producer(): Promise<Producer> {
+    if (this.identityInDoubt) {
+      return Promise.reject(new KafkaRetryableError("the producer waits for the identity check of the group re-join after an ambiguous fence"));
+    }
     if (!this.ready) {
       const attempt = this.open();
       this.ready = attempt;
@@ -300,13 +307,36 @@ export class TransactionalProducer {
     if (age < this.o.transactionTimeoutMs) return this.producerFenced(err);
     this.o.logger.warn(
       `transaction open ${age} ms (> transaction.timeout.ms ${this.o.transactionTimeoutMs}) ended fenced ` +
-        `(${describe(err)}): taken as aborted by the coordinator; replacing the producer`,
+        `(${describe(err)}): aborted by the coordinator, or a successor took this identity; ` +
+        `re-joining the group and checking before the producer is initialised again`,
     );
+    this.identityInDoubt = true;
     await this.discard();
-    return new KafkaRetryableError(
-      `the transaction outlived transaction.timeout.ms (${age} ms) and was aborted by the coordinator: ${describe(err)}`,
+    return new FencedError(
+      `the transaction outlived transaction.timeout.ms (${age} ms) and ended fenced (${describe(err)}); nothing of it committed`,
       { cause: err },
     );
+  }
+
+  /** After an ambiguous fence: no producer is initialised until resolveIdentityDoubt(). */
+  get inDoubt(): boolean {
+    return this.identityInDoubt;
+  }
+
+  /**
+   * Ends the doubt of an ambiguous fence: `takenOver` when another live process uses this
+   * identity (this one is stale: it is fenced for good), else producers may open again.
+   */
+  resolveIdentityDoubt(takenOver: boolean): void {
+    if (!takenOver) {
+      this.identityInDoubt = false;
+      return;
+    }
+    this.fenced = new FencedError(
+      `transactional.id "${this.o.transactionalId}" is used by another live process (a member of group "${this.o.groupId}" ` +
+        `carries its identity) while this one was paused past transaction.timeout.ms; this stale process stops and leaves the work to it`,
+    );
+    throw this.fenced;
   }
 
   private producerFenced(err: unknown): FencedError {

@@ -11,6 +11,7 @@ import { GroupConsumer } from "./group.js";
 import { resolveOptions, type KafkaTransportOptions } from "./options.js";
 import { ChangelogReader } from "./restore.js";
 import { ensureTopics, existingTopics } from "./topics.js";
+import { membersWithOurIdentity } from "./identity.js";
 import { TransactionalProducer } from "./transactions.js";
 
 export type { KafkaTransportOptions };
@@ -21,6 +22,19 @@ export function createKafkaTransport(options: KafkaTransportOptions): LogTranspo
   const producer = new TransactionalProducer(o, group);
   const reader = new ChangelogReader(o);
   let stopped: Promise<void> | null = null;
+  /** Members carrying our identity, asked until the group answers (bounded by rebalanceTimeoutMs). */
+  const checkIdentity = async (): Promise<number> => {
+    const deadline = Date.now() + o.rebalanceTimeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await membersWithOurIdentity(o);
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        o.logger.warn(`identity check failed (attempt ${attempt}): ${(err as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+      }
+    }
+  };
 
   return {
     ensureTopics: (specs: TopicSpec[]) => ensureTopics(o, specs),
@@ -33,7 +47,9 @@ export function createKafkaTransport(options: KafkaTransportOptions): LogTranspo
       // a producer fenced by a newer one with our transactional.id stays fenced: another
       // process took this identity, and re-joining the group would not make commits possible
       producer.assertNotFenced();
-      await group.rejoin();
+      await group.rejoin(async () => {
+        if (producer.inDoubt) producer.resolveIdentityDoubt((await checkIdentity()) > 0);
+      });
     },
     pause: (partitions: number[]) => group.pause(partitions),
     resume: (partitions: number[]) => group.resume(partitions),

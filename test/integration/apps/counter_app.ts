@@ -44,6 +44,13 @@ const runtime = createRuntime({
 await runtime.start();
 emit({ event: "started", pid: process.pid });
 const timer = setInterval(() => emit({ event: "stats", ...runtime.stats() }), 500);
+// A runtime that stops by itself (it can never commit again) says why, and the process exits.
+void runtime.closed.then((error) => {
+  if (!error) return;
+  clearInterval(timer);
+  emit({ event: "closed", code: (error as { code?: string }).code ?? "unknown", message: error.message });
+  process.exit(3);
+});
 process.on("SIGTERM", () => {
   clearInterval(timer);
   void runtime.stop().then(() => {
