@@ -33,6 +33,12 @@ export interface ContextOptions {
   /** Sleeps between ctx.run retries; injectable so tests stay deterministic. */
   sleep: (ms: number) => Promise<void>;
   now: () => number;
+  /**
+   * The attempt's abort signal, handed to ctx.run actions. Its abort (timeout, cancellation,
+   * partition closed) abandons the context at once: nothing the attempt does afterwards
+   * reaches the journal.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -47,10 +53,14 @@ export class ContextImpl implements ObjectContext {
   private cursor = 0;
   private divergence: NonDeterminismError | null = null;
   private ended = false;
+  private readonly signal: AbortSignal;
 
   constructor(private readonly o: ContextOptions) {
     this.rand = seededRandom(o.request.id);
     this.date = { now: () => this.durableNow() };
+    this.signal = o.signal ?? new AbortController().signal;
+    if (this.signal.aborted) this.abandon();
+    else this.signal.addEventListener("abort", () => this.abandon(), { once: true });
   }
 
   get key(): string {
@@ -80,6 +90,15 @@ export class ContextImpl implements ObjectContext {
     this.ended = true;
   }
 
+  /**
+   * Marks a superseded attempt over (timed out, cancelled, partition closed) without the
+   * end-of-journal check: it stopped early on purpose. From here on its pending steps never
+   * settle and its finished actions are not journaled.
+   */
+  abandon(): void {
+    this.ended = true;
+  }
+
   // ---- state -------------------------------------------------------------------------------
 
   async get<T>(name: string): Promise<T | null> {
@@ -87,7 +106,8 @@ export class ContextImpl implements ObjectContext {
     this.requireState("get");
     const overlay = this.o.overlay;
     let bytes: Buffer | null | undefined;
-    if (overlay.writes.has(name)) bytes = overlay.writes.get(name) ?? null;
+    if (this.o.mode === "shared") bytes = this.journaledRead("get", name, () => this.o.state.read(name) ?? null);
+    else if (overlay.writes.has(name)) bytes = overlay.writes.get(name) ?? null;
     else if (overlay.clearedAll) bytes = null;
     else bytes = this.o.state.read(name) ?? null;
     if (bytes === null) return null;
@@ -97,6 +117,10 @@ export class ContextImpl implements ObjectContext {
   async stateKeys(): Promise<string[]> {
     this.requireLive();
     this.requireState("stateKeys");
+    if (this.o.mode === "shared") {
+      const names = this.journaledRead("keys", "", () => encodeJson([...this.o.state.names()].sort(), "state names"));
+      return decodeJson(names, "state names") as string[];
+    }
     const overlay = this.o.overlay;
     const names = new Set(overlay.clearedAll ? [] : this.o.state.names());
     for (const [name, value] of overlay.writes) {
@@ -128,19 +152,25 @@ export class ContextImpl implements ObjectContext {
 
   // ---- durable steps -----------------------------------------------------------------------
 
-  async run<T>(name: string, action: () => T | Promise<T>, retry?: RetryPolicy): Promise<T> {
+  async run<T>(name: string, action: (signal: AbortSignal) => T | Promise<T>, retry?: RetryPolicy): Promise<T> {
     this.requireLive();
     const replayed = this.replay("run", name);
-    if (replayed) return this.unwrapRun<T>(replayed);
-    const policy = resolveRetryPolicy(retry, DEFAULT_RUN_RETRY);
+    if (replayed) {
+      // recorded by an earlier attempt of this process, perhaps not committed yet
+      await this.o.journal.whenDurable(this.cursor - 1);
+      await this.liveGate();
+      return this.unwrapRun<T>(replayed);
+    }
+    const policy = resolveRetryPolicy(retry, DEFAULT_RUN_RETRY, `${this.where()}: ctx.run("${name}") retry policy`);
     const index = this.o.journal.reserve();
     let entry: JournalEntryRecord;
     for (let attempt = 1; ; attempt++) {
       try {
-        const value = await action();
+        const value = await action(this.signal);
         entry = { kind: "run", name, value: encodeJson(value, `result of ctx.run("${name}")`), failure: null };
         break;
       } catch (thrown) {
+        if (this.ended) return this.abandoned<T>(); // e.g. the action saw the abort signal
         const err = toKvoError(thrown);
         if (!err.retryable || attempt >= policy.maxAttempts) {
           const message = err.retryable ? `ctx.run("${name}") failed after ${attempt} attempts: ${err.message}` : err.message;
@@ -148,9 +178,13 @@ export class ContextImpl implements ObjectContext {
           break;
         }
         await this.o.sleep(backoffDelay(policy, attempt));
+        if (this.ended) return this.abandoned<T>();
         this.requireLive();
       }
     }
+    // The attempt may have been abandoned while the action ran: its result must not reach the
+    // journal (its slot was dropped and may be reused by the next attempt).
+    if (this.ended) return this.abandoned<T>();
     await this.o.journal.complete(index, entry);
     await this.liveGate();
     return this.unwrapRun<T>(entry);
@@ -159,7 +193,11 @@ export class ContextImpl implements ObjectContext {
   private async durableNow(): Promise<number> {
     this.requireLive();
     const replayed = this.replay("now", "");
-    if (replayed) return decodeJson(replayed.value, "ctx.date.now()") as number;
+    if (replayed) {
+      await this.o.journal.whenDurable(this.cursor - 1);
+      await this.liveGate();
+      return decodeJson(replayed.value, "ctx.date.now()") as number;
+    }
     const index = this.o.journal.reserve();
     const value = this.o.now();
     await this.o.journal.complete(index, { kind: "now", name: "", value: encodeJson(value, "ctx.date.now()"), failure: null });
@@ -188,6 +226,37 @@ export class ContextImpl implements ObjectContext {
     return entry;
   }
 
+  /**
+   * A read of a shared handler. Exclusive invocations of the key run alongside it and may
+   * change the state between its attempts (a retry, a restore on another process), so unlike
+   * an exclusive handler's reads, a shared handler's are journaled: a replay gets what the
+   * first execution read and takes the same branches (docs/design.md, "Journal and replay").
+   */
+  private journaledRead(kind: "get" | "keys", name: string, read: () => Buffer | null): Buffer | null {
+    if (this.inUnjournaledReadPrefix()) return read();
+    const replayed = this.replay(kind, name);
+    if (replayed) return replayed.value;
+    const value = read();
+    this.o.journal.completeRead(this.o.journal.reserve(), { kind, name, value, failure: null });
+    return value;
+  }
+
+  /**
+   * Whether the replay is in a part of the journal written before shared reads were journaled
+   * (by a KVO version without them, for an invocation in flight across the upgrade): a read
+   * there meets a recorded step instead of a read, before the journal's first read entry. It
+   * reads the live state, as that version did, without consuming an entry. A journal written
+   * since holds every read that precedes a written entry, so this happens there only if the
+   * handler's code changed, and it only costs that read its replay guarantee.
+   */
+  private inUnjournaledReadPrefix(): boolean {
+    const recorded = this.o.journal.recorded;
+    const next = recorded[this.cursor];
+    if (next === undefined || isRead(next)) return false;
+    const firstRead = recorded.findIndex(isRead);
+    return firstRead < 0 || this.cursor < firstRead;
+  }
+
   /** Records a synchronous state action (its effect applies at once, durability rides along). */
   private record(kind: JournalKind, name: string, value: Buffer | null, apply: () => void): void {
     if (this.replay(kind, name, value)) {
@@ -211,6 +280,11 @@ export class ContextImpl implements ObjectContext {
     if (this.ended) throw new KvoError(`${this.where()}: the context of a finished attempt was used; await every ctx call inside the handler`, { code: "context_ended", retryable: false });
   }
 
+  /** What a step of an abandoned attempt returns: a promise that never settles. */
+  private abandoned<T>(): Promise<T> {
+    return new Promise<T>(() => {});
+  }
+
   /** After a superseded attempt ends, its pending steps stay pending forever. */
   private liveGate(): Promise<void> {
     return this.ended ? new Promise<void>(() => {}) : Promise.resolve();
@@ -232,6 +306,10 @@ export class ContextImpl implements ObjectContext {
     const r = this.o.request;
     return `${this.o.target}${this.o.key === null ? "" : `/${this.o.key}`} (invocation ${r.id})`;
   }
+}
+
+function isRead(entry: JournalEntryRecord): boolean {
+  return entry.kind === "get" || entry.kind === "keys";
 }
 
 function sameBytes(a: Buffer | null, b: Buffer | null): boolean {

@@ -2,21 +2,32 @@ import type { JournalEntryRecord } from "../codec/records.js";
 
 interface Slot {
   entry: JournalEntryRecord | null;
+  /** A read of a shared handler: written along with the next entry that is, never alone. */
+  ridesAlong: boolean;
   onDurable: Array<{ resolve: () => void; reject: (error: Error) => void }>;
 }
 
 /**
  * The journal of one invocation across its attempts.
  *
- * `recorded` is the completed prefix: every entry in it has been handed to the commit
- * pipeline (committed, or in the pending batch). Entries of the running attempt get their
- * index when the action starts (call order), may complete out of order (Promise.all over
- * steps), and join `recorded` only as a gap-free prefix, so the journal never holds a
- * result whose predecessors are unknown.
+ * `recorded` is the completed prefix. Entries of the running attempt get their index when
+ * the action starts (call order), may complete out of order (Promise.all over steps), and
+ * join `recorded` only as a gap-free prefix, so the journal never holds a result whose
+ * predecessors are unknown. Every entry of `recorded` has been handed to the commit pipeline
+ * (committed, or in the pending batch), except a tail of reads (`completeRead`): a read is
+ * written with the next entry that needs writing, so a handler that only reads writes no
+ * journal. An unwritten read is dropped when its attempt fails; the next attempt reads the
+ * state again, as it would after a restore from the changelog.
  */
 export class Journal {
   readonly recorded: JournalEntryRecord[];
   private slots: Slot[] = [];
+  /** Length of the prefix of `recorded` handed to the commit pipeline. */
+  private handedOver: number;
+  /** Length of the prefix of `recorded` known to be committed. */
+  private durableLength: number;
+  /** The newest hand-over: it carries every handed-over entry, and batches commit in order. */
+  private lastPersist: Promise<void> = Promise.resolve();
 
   constructor(
     recorded: JournalEntryRecord[],
@@ -28,11 +39,24 @@ export class Journal {
     private readonly persist: (entries: JournalEntryRecord[]) => Promise<void>,
   ) {
     this.recorded = [...recorded];
+    this.handedOver = this.recorded.length;
+    this.durableLength = this.recorded.length; // restored from the changelog: committed
+  }
+
+  /**
+   * Resolves once the recorded entry at `index` is committed. A replay must not hand a
+   * recorded result to handler code before that: an entry recorded by an earlier attempt of
+   * this process may still sit in an uncommitted batch, and if that batch is lost (fencing, a
+   * crash) the step runs again and may return something else. Never resolves when the batch
+   * is discarded (the attempt is superseded anyway).
+   */
+  whenDurable(index: number): Promise<void> {
+    return index < this.durableLength ? Promise.resolve() : this.lastPersist;
   }
 
   /** Reserves the next index for a new action (past the recorded prefix). */
   reserve(): number {
-    this.slots.push({ entry: null, onDurable: [] });
+    this.slots.push({ entry: null, ridesAlong: false, onDurable: [] });
     return this.recorded.length + this.slots.length - 1;
   }
 
@@ -42,8 +66,7 @@ export class Journal {
    * e.g. the journal got too large); the entry is then not recorded.
    */
   complete(index: number, entry: JournalEntryRecord): Promise<void> {
-    const slot = this.slots[index - this.recorded.length];
-    if (!slot || slot.entry) throw new Error(`journal slot ${index} is not open`);
+    const slot = this.openSlot(index);
     slot.entry = entry;
     const durable = new Promise<void>((resolve, reject) => slot.onDurable.push({ resolve, reject }));
     try {
@@ -55,9 +78,31 @@ export class Journal {
     return durable;
   }
 
-  /** Drops entries of an attempt that never completed (their actions re-run next attempt). */
+  /**
+   * Completes a reserved read (a shared handler's ctx.get / ctx.stateKeys). It needs no commit
+   * of its own: nothing outside the process depends on it until a later entry is written, and
+   * that write carries it (see the class comment).
+   */
+  completeRead(index: number, entry: JournalEntryRecord): void {
+    const slot = this.openSlot(index);
+    slot.entry = entry;
+    slot.ridesAlong = true;
+    this.advance();
+  }
+
+  /**
+   * Drops entries of an attempt that never completed (their actions re-run next attempt),
+   * and reads not yet written (the next attempt reads the state again).
+   */
   abandonOpenSlots(): void {
     this.slots = [];
+    this.recorded.length = this.handedOver;
+  }
+
+  private openSlot(index: number): Slot {
+    const slot = this.slots[index - this.recorded.length];
+    if (!slot || slot.entry) throw new Error(`journal slot ${index} is not open`);
+    return slot;
   }
 
   private advance(): void {
@@ -67,19 +112,26 @@ export class Journal {
       this.recorded.push(slot.entry!);
       moved.push(slot);
     }
-    if (moved.length === 0) return;
+    if (moved.every((slot) => slot.ridesAlong)) return; // nothing new needs writing (or nothing moved)
     const before = this.recorded.length - moved.length;
     const fail = (error: Error) => {
       if (this.recorded.length >= before) this.recorded.length = before;
+      this.handedOver = Math.min(this.handedOver, before);
       for (const slot of moved) for (const w of slot.onDurable) w.reject(error);
     };
     let persisted: Promise<void>;
     try {
       persisted = this.persist([...this.recorded]);
+      this.handedOver = this.recorded.length;
     } catch (error) {
       fail(error as Error);
       throw error;
     }
+    const length = this.recorded.length;
+    this.lastPersist = persisted.then(
+      () => void (this.durableLength = Math.max(this.durableLength, length)),
+      () => new Promise<void>(() => {}), // not written: nothing replays it
+    );
     persisted.then(() => {
       for (const slot of moved) for (const w of slot.onDurable) w.resolve();
     }, fail);
