@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { KafkaJS } from "@confluentinc/kafka-javascript";
 import type { ClientOf, Definition, ObjectDefinition, ServiceDefinition } from "../../sdk/definitions.js";
-import { ConfigurationError } from "../../sdk/errors.js";
+import { ConfigurationError, KvoError } from "../../sdk/errors.js";
+import { invocationId } from "../../runtime/invocation/envelope.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { topicNames } from "../../runtime/runtime.js";
 import { InvocationFailedError, ReplyTimeoutError } from "./errors.js";
@@ -21,6 +22,22 @@ export interface CallOptions {
   /** Same key → the same invocation: it runs once and every caller gets its outcome. */
   idempotencyKey?: string;
   headers?: Record<string, string>;
+  timeoutMs?: number;
+  /**
+   * Called once the invocation record is in Kafka, with the invocation's id: what
+   * `cancel()` needs while the call is still waiting for its outcome.
+   */
+  onSent?: (invocationId: string) => void;
+}
+
+export interface CancelOptions {
+  /**
+   * The target and key the invocation was called with, e.g. `{ target: account, key: "acc-42" }`
+   * (for a service: its idempotency key, or null). Needed only for ids of calls with an
+   * idempotency key (`ik-…`), which do not name their partition; ids `p<partition>-o<offset>` do.
+   */
+  route?: { target: string | Definition; key: string | null };
+  /** How long to wait for the runtime's answer (default: the client's timeoutMs). */
   timeoutMs?: number;
 }
 
@@ -91,31 +108,47 @@ export class KvoClient {
     return this.proxy(definition, null, options);
   }
 
-  /** Sends without waiting for the outcome; resolves once the record is in Kafka. */
-  async send(target: string, key: string | null, handler: string, input?: unknown, options: Omit<CallOptions, "timeoutMs"> = {}): Promise<void> {
-    await this.producer.send({ topic: this.options.invocationsTopic, messages: [this.record(target, key, handler, input, options, null)] });
+  /**
+   * Sends without waiting for the outcome; resolves once the record is in Kafka.
+   * `key`: the object key; for a service a routing key (record key `<Service>/<key>`, see
+   * serviceRoutingKey), or null for the record key `<Service>`, which puts every such call on
+   * one partition. The typed `service()` client picks routing keys itself.
+   */
+  async send(target: string, key: string | null, handler: string, input?: unknown, options: Omit<CallOptions, "timeoutMs" | "onSent"> = {}): Promise<string> {
+    const sent = await this.producer.send({ topic: this.options.invocationsTopic, messages: [this.record(target, key, handler, input, options, null)] });
+    return this.invocationIdOf(sent, target, key, handler, options.idempotencyKey);
   }
 
-  /** Calls a handler by name and waits for its outcome. */
+  /** Calls a handler by name and waits for its outcome (`key` as for send). */
   async call(target: string, key: string | null, handler: string, input?: unknown, options: CallOptions = {}): Promise<unknown> {
     const correlationId = randomUUID();
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
-    const reply = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(correlationId);
-        reject(new ReplyTimeoutError(`no reply from ${target}${key === null ? "" : `/${key}`}.${handler} within ${timeoutMs} ms (correlation ${correlationId}); the invocation is durable and may still complete`));
-      }, timeoutMs);
-      this.waiters.set(correlationId, { resolve, reject, timer });
-    });
+    const what = `${target}${key === null ? "" : `/${key}`}.${handler}`;
+    const message = this.record(target, key, handler, input, options, correlationId);
+    return this.roundTrip(message, correlationId, timeoutMs, `no reply from ${what} within ${timeoutMs} ms (correlation ${correlationId}); the invocation is durable and may still complete`, (sent) =>
+      options.onSent?.(this.invocationIdOf(sent, target, key, handler, options.idempotencyKey)),
+    );
+  }
+
+  /**
+   * Cancels an invocation wherever it runs, by a `kvo-cancel` record on the invocations topic
+   * (docs/record-format.md): it fails with code `cancelled` (its callers get that failure, its
+   * state writes are discarded, the next invocation of its key starts), whether it is running,
+   * waiting for a retry or queued. Resolves true once the cancellation is committed, false when
+   * the invocation was not in flight (already finished, or unknown). Ids come from `send()`,
+   * `onSent`, `InvocationFailedError.invocationId` or the reply header `kvo-invocation-id`.
+   */
+  async cancel(id: string, options: CancelOptions = {}): Promise<boolean> {
+    const correlationId = randomUUID();
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+    const message = this.cancelRecord(id, options.route, correlationId);
     try {
-      await this.producer.send({ topic: this.options.invocationsTopic, messages: [this.record(target, key, handler, input, options, correlationId)] });
+      await this.roundTrip(message, correlationId, timeoutMs, `no answer to the cancellation of invocation ${id} within ${timeoutMs} ms (correlation ${correlationId}); it is durable and may still be applied`);
+      return true;
     } catch (e) {
-      const w = this.waiters.get(correlationId);
-      if (w) clearTimeout(w.timer);
-      this.waiters.delete(correlationId);
+      if (e instanceof InvocationFailedError && e.code === "not_in_flight") return false;
       throw e;
     }
-    return reply;
   }
 
   async close(): Promise<void> {
@@ -128,9 +161,12 @@ export class KvoClient {
     await this.producer.disconnect().catch(() => undefined);
   }
 
+  /** `key` null: a service, whose calls get a routing key each (serviceRoutingKey). */
   private proxy<D extends Definition>(definition: D, key: string | null, options: CallOptions): ClientOf<D> {
     const out: Record<string, (input?: unknown) => Promise<unknown>> = {};
-    for (const handler of Object.keys(definition.handlers)) out[handler] = (input) => this.call(definition.name, key, handler, input, options);
+    for (const handler of Object.keys(definition.handlers)) {
+      out[handler] = (input) => this.call(definition.name, key ?? serviceRoutingKey(options.idempotencyKey), handler, input, options);
+    }
     return out as ClientOf<D>;
   }
 
@@ -146,6 +182,64 @@ export class KvoClient {
       value: input === undefined ? null : JSON.stringify(input),
       headers,
     };
+  }
+
+  /**
+   * Produces `message` (which names this client's reply topic and `correlationId`) and waits
+   * for the reply: resolves with its value, rejects with InvocationFailedError or, after
+   * `timeoutMs`, ReplyTimeoutError. `onSent` sees the producer's report of where it went.
+   */
+  private async roundTrip(message: KafkaJS.Message, correlationId: string, timeoutMs: number, timeoutMessage: string, onSent?: (sent: KafkaJS.RecordMetadata[] | undefined) => void): Promise<unknown> {
+    const reply = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(correlationId);
+        reject(new ReplyTimeoutError(timeoutMessage));
+      }, timeoutMs);
+      this.waiters.set(correlationId, { resolve, reject, timer });
+    });
+    try {
+      const sent = await this.producer.send({ topic: this.options.invocationsTopic, messages: [message] });
+      onSent?.(sent);
+    } catch (e) {
+      const w = this.waiters.get(correlationId);
+      if (w) clearTimeout(w.timer);
+      this.waiters.delete(correlationId);
+      throw e;
+    }
+    return reply;
+  }
+
+  /**
+   * The cancel record must land on the invocation's partition: `p<partition>-o<offset>` names
+   * it; an idempotent id is a hash, so the record is keyed like the call was.
+   */
+  private cancelRecord(id: string, route: CancelOptions["route"], correlationId: string): KafkaJS.Message {
+    const headers = { [H.cancel]: id, [H.replyTo]: this.options.replyTopic, [H.correlationId]: correlationId };
+    const position = /^p(\d+)-o\d+$/.exec(id);
+    if (position) return { key: id, value: null, headers, partition: Number(position[1]) };
+    if (!route) {
+      throw new ConfigurationError(
+        `cancel("${id}"): this id does not name its partition (the call had an idempotency key); pass the route it was called with, ` +
+          `e.g. client.cancel(id, { route: { target: "Account", key: "acc-42" } }) (for a service: key = its idempotency key)`,
+      );
+    }
+    const target = typeof route.target === "string" ? route.target : route.target.name;
+    return { key: route.key === null ? target : `${target}/${route.key}`, value: null, headers };
+  }
+
+  /**
+   * The id the runtime gives the invocation a record starts: from the idempotency key and the
+   * routing key when there is one (runtime/invocation/envelope.ts), else from the record's
+   * position, which the producer reports.
+   */
+  private invocationIdOf(sent: KafkaJS.RecordMetadata[] | undefined, target: string, key: string | null, handler: string, idempotencyKey: string | undefined): string {
+    if (idempotencyKey) return invocationId(0, 0n, target, key, handler, idempotencyKey);
+    const at = sent?.[0];
+    const offset = at?.baseOffset ?? at?.offset;
+    if (!at || offset === undefined) {
+      throw new KvoError(`the producer did not report where the invocation record of ${target}.${handler} was written; its invocation id is unknown`, { code: "invocation_id_unknown", retryable: false });
+    }
+    return `p${at.partition}-o${offset}`;
   }
 
   private onReply(message: KafkaJS.KafkaMessage): void {
@@ -165,7 +259,12 @@ export class KvoClient {
     clearTimeout(waiter.timer);
     const value = message.value && message.value.length > 0 ? JSON.parse(message.value.toString("utf8")) : undefined;
     if (header(H.status) === "ok") waiter.resolve(value);
-    else waiter.reject(new InvocationFailedError(header(H.invocationId) ?? "?", header(H.errorCode) ?? "unknown", header(H.errorMessage) ?? "failed"));
+    else {
+      // The value holds the whole {code, message}; the header only a short form of the message.
+      const failure = value as { code?: unknown; message?: unknown } | undefined;
+      const fullMessage = typeof failure?.message === "string" ? failure.message : undefined;
+      waiter.reject(new InvocationFailedError(header(H.invocationId) ?? "?", header(H.errorCode) ?? "unknown", fullMessage ?? header(H.errorMessage) ?? "failed"));
+    }
   }
 
   /**
@@ -184,6 +283,17 @@ export class KvoClient {
     }
     this.probes.clear();
   }
+}
+
+/**
+ * What follows `<Service>/` in the record key of a service call. Kafka partitions by the whole
+ * record key, so a fixed `<Service>` would put every call of the service on one partition; a
+ * random routing key spreads them. A call with an idempotency key uses it as the routing key:
+ * a re-sent call must reach the same partition and get the same invocation id (the id covers
+ * the routing key, runtime/invocation/envelope.ts) to be deduplicated.
+ */
+export function serviceRoutingKey(idempotencyKey: string | undefined): string {
+  return idempotencyKey || randomUUID();
 }
 
 /** Connects a client of one app (see KvoClient). */

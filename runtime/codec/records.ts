@@ -26,7 +26,8 @@ export interface InvocationRecord {
   acceptedAt: number;
 }
 
-export type JournalKind = "run" | "now" | "set" | "clear" | "clearAll";
+/** get and keys: reads of shared handlers (journal schema v2); the others exist since v1. */
+export type JournalKind = "run" | "now" | "set" | "clear" | "clearAll" | "get" | "keys";
 
 export interface JournalEntryRecord {
   kind: JournalKind;
@@ -57,7 +58,9 @@ interface InvocationWire extends Omit<InvocationRecord, "seq"> {
 }
 
 const invocationCodec = codecFromFiles<InvocationWire>("invocation", { 1: "invocation.v1.avsc" });
-const journalCodec = codecFromFiles<JournalRecord>("journal", { 1: "journal.v1.avsc" });
+const journalCodec = codecFromFiles<JournalRecord>("journal", { 1: "journal.v1.avsc", 2: "journal.v2.avsc" });
+/** Entry kinds a reader of journal v1 replays correctly. */
+const JOURNAL_V1_KINDS: ReadonlySet<JournalKind> = new Set(["run", "now", "set", "clear", "clearAll"]);
 const outcomeCodec = codecFromFiles<OutcomeRecord>("outcome", { 1: "outcome.v1.avsc" });
 const stateValueCodec = codecFromFiles<StateValueRecord>("state-value", { 1: "state-value.v1.avsc" });
 
@@ -69,7 +72,17 @@ export const codecs = {
       return { ...w, seq: BigInt(w.seq) };
     },
   },
-  journal: journalCodec,
+  journal: {
+    /**
+     * v1 and v2 have the same fields; v2 adds the entry kinds get and keys. A v1 reader would
+     * decode those and then fail the replay (non_deterministic), so a journal holding one is
+     * written as v2, which such a reader refuses as "written by a newer version" instead.
+     * Every other journal is still written as v1: processes not yet upgraded keep reading them.
+     */
+    encode: (r: JournalRecord): Buffer =>
+      r.entries.every((e) => JOURNAL_V1_KINDS.has(e.kind)) ? journalCodec.encodeAs(1, r) : journalCodec.encode(r),
+    decode: (b: Buffer): JournalRecord => journalCodec.decode(b),
+  },
   outcome: outcomeCodec,
   stateValue: stateValueCodec,
 };

@@ -5,7 +5,7 @@ import type { FailureRecord, InvocationRecord, ReplyTarget } from "../codec/reco
 import { decodeJson } from "../codec/json_payload.js";
 import type { Registry } from "../registry.js";
 import { H, KVO_HEADER_PREFIX } from "./headers.js";
-import { isValidTopicName } from "./reply_topics.js";
+import { isValidTopicName, type ReplyTopicStatus } from "./reply_topics.js";
 
 /**
  * A well-formed invocation request read from `<app>.invocations`: the request part of the
@@ -33,24 +33,80 @@ function header(record: InboundRecord, name: string): string | null {
   return value === undefined ? null : value.toString("utf8");
 }
 
-/**
- * Invocation ids are deterministic: from the idempotency key when there is one (so a
- * re-sent request maps to the same invocation), else from the record's position.
- */
-export function invocationId(partition: number, offset: bigint, target: string, key: string | null, handler: string, idempotencyKey: string | null): string {
-  if (idempotencyKey === null) return `p${partition}-o${offset}`;
-  const digest = createHash("sha256").update(JSON.stringify([target, key, handler, idempotencyKey])).digest("base64url");
-  return `ik-${digest.slice(0, 32)}`;
+/** Decodes keys exactly: a lossy decode (U+FFFD) would turn different keys into one. */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function utf8OrNull(bytes: Buffer): string | null {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+function hexPreview(bytes: Buffer): string {
+  return `${bytes.subarray(0, 32).toString("hex")}${bytes.length > 32 ? "…" : ""} (${bytes.length} bytes)`;
 }
 
 /**
- * @param replyTopicExists whether a reply topic exists (undefined: not known, taken as yes);
- *   a reply to a missing topic could never commit.
+ * Invocation ids are deterministic: from the idempotency key when there is one (so a
+ * re-sent request maps to the same invocation), else from the record's position.
+ *
+ * `routingKey` is what follows `<target>/` in the record key: the object key, or whatever a
+ * caller put there to spread a service's calls over partitions (null when the record key is
+ * just `<target>`). It is part of the id because Kafka partitions by the whole record key: two
+ * records that differ only there may land on different partitions, and one id must never
+ * name two invocations (each partition would run its own, and `ctx.request.id`, which
+ * handlers hand to external systems as an idempotency key, would collide). Re-sending with
+ * the same record key reaches the same partition and the same id.
  */
+export function invocationId(partition: number, offset: bigint, target: string, routingKey: string | null, handler: string, idempotencyKey: string | null): string {
+  if (idempotencyKey === null) return `p${partition}-o${offset}`;
+  const digest = createHash("sha256").update(JSON.stringify([target, routingKey, handler, idempotencyKey])).digest("base64url");
+  return `ik-${digest.slice(0, 32)}`;
+}
+
+/** Longest correlation id accepted: it is copied into the invocation record and every reply. */
+export const MAX_CORRELATION_ID_CHARS = 1_000;
+
+/**
+ * Why no reply can be sent to a record's reply topic, or null when it can. Checked before
+ * anything else: a reply to a missing topic could never commit, and a reply into the app's own
+ * topics (changelog, invocations, DLQ, Kafka's `__*`) would let any producer write into the
+ * runtime's state.
+ *
+ * @param replyTopicStatus what is known of a reply topic (undefined: not known, taken as existing:
+ *   the runtime looks every topic up right before it ingests a record naming it).
+ */
+export function replyTopicProblem(record: InboundRecord, replyTopicStatus: (topic: string) => ReplyTopicStatus): BadInvocationError | null {
+  const replyTopic = header(record, H.replyTo);
+  if (replyTopic === null) return null;
+  const at = `record ${record.partition}@${record.offset}`;
+  if (!isValidTopicName(replyTopic)) {
+    return new BadInvocationError("invalid_reply_to", `${at}: header ${H.replyTo} "${replyTopic.slice(0, 300)}" is not a valid Kafka topic name (1-249 of [A-Za-z0-9._-]).`);
+  }
+  const status = replyTopicStatus(replyTopic);
+  if (status === "reserved") {
+    return new BadInvocationError(
+      "reserved_reply_topic",
+      `${at}: reply topic "${replyTopic}" (header ${H.replyTo}) is one of the runtime's own topics (invocations, changelog, DLQ) or a Kafka internal topic; ` +
+        `only the runtime writes there. Name a topic of your own for replies.`,
+    );
+  }
+  if (status === "missing") {
+    return new BadInvocationError("unknown_reply_topic", `${at}: reply topic "${replyTopic}" (header ${H.replyTo}) does not exist. Create it before sending (the KVO client creates its own).`);
+  }
+  const correlationId = header(record, H.correlationId);
+  if (correlationId !== null && correlationId.length > MAX_CORRELATION_ID_CHARS) {
+    return new BadInvocationError("invalid_correlation_id", `${at}: header ${H.correlationId} has ${correlationId.length} characters; at most ${MAX_CORRELATION_ID_CHARS} are accepted.`);
+  }
+  return null;
+}
+
 export function parseInvocation(
   record: InboundRecord,
   registry: Registry,
-  replyTopicExists: (topic: string) => boolean | undefined = () => undefined,
+  replyTopicStatus: (topic: string) => ReplyTopicStatus = () => undefined,
 ): ParsedInvocation | RejectedInvocation {
   const replyTopic = header(record, H.replyTo);
   const replyTo: ReplyTarget | null = replyTopic ? { topic: replyTopic, correlationId: header(record, H.correlationId) } : null;
@@ -58,29 +114,29 @@ export function parseInvocation(
   const reject = (code: string, message: string): RejectedInvocation => ({ error: new BadInvocationError(code, message), replyTo, id: fallbackId });
 
   const at = `record ${record.partition}@${record.offset}`;
-  if (replyTopic !== null) {
-    // checked first: no failure reply can be sent to such a topic either
-    if (!isValidTopicName(replyTopic)) {
-      const error = new BadInvocationError("invalid_reply_to", `${at}: header ${H.replyTo} "${replyTopic.slice(0, 300)}" is not a valid Kafka topic name (1-249 of [A-Za-z0-9._-]).`);
-      return { error, replyTo: null, id: fallbackId };
-    }
-    if (replyTopicExists(replyTopic) === false) {
-      const error = new BadInvocationError("unknown_reply_topic", `${at}: reply topic "${replyTopic}" (header ${H.replyTo}) does not exist. Create it before sending (the KVO client creates its own).`);
-      return { error, replyTo: null, id: fallbackId };
-    }
-  }
+  // checked first: no failure reply can be sent to such a topic either
+  const problem = replyTopicProblem(record, replyTopicStatus);
+  if (problem) return { error: problem, replyTo: null, id: fallbackId };
   if (record.key === null || record.key.length === 0) {
     return reject("missing_key", `${at} has no key. Set the record key to "<Object>/<key>" (or "<Service>" for a service).`);
   }
-  const rawKey = record.key.toString("utf8");
+  const rawKey = utf8OrNull(record.key);
+  if (rawKey === null) {
+    return reject(
+      "invalid_key",
+      `${at}: the record key is not valid UTF-8 (hex ${hexPreview(record.key)}). Keys are text: produce the key "<Object>/<key>" ` +
+        `(or "<Service>[/<routing key>]") encoded as UTF-8; encode a binary id as hex or base64 first.`,
+    );
+  }
   const slash = rawKey.indexOf("/");
   const target = slash < 0 ? rawKey : rawKey.slice(0, slash);
-  const objectKey = slash < 0 ? null : rawKey.slice(slash + 1);
+  // The object key; for a service it only routes the record (see invocationId).
+  const routingKey = slash < 0 ? null : rawKey.slice(slash + 1);
   const def = registry.find(target);
   if (!def) {
     return reject("unknown_target", `${at}: no object or service named "${target}" is registered in this app (known: ${registry.names().join(", ") || "none"}).`);
   }
-  if (def.kind === "object" && (objectKey === null || objectKey.length === 0)) {
+  if (def.kind === "object" && (routingKey === null || routingKey.length === 0)) {
     return reject("missing_key", `${at}: object ${target} needs a key; set the record key to "${target}/<key>".`);
   }
   const handler = header(record, H.handler);
@@ -97,10 +153,20 @@ export function parseInvocation(
   for (const [name, value] of Object.entries(record.headers)) {
     if (!name.startsWith(KVO_HEADER_PREFIX)) userHeaders[name] = value.toString("utf8");
   }
-  const idempotencyKey = header(record, H.idempotencyKey) || null;
-  const key = def.kind === "object" ? objectKey : null;
+  let idempotencyKey: string | null = null; // an empty header means none
+  const idempotencyBytes = record.headers[H.idempotencyKey];
+  if (idempotencyBytes !== undefined && idempotencyBytes.length > 0) {
+    idempotencyKey = utf8OrNull(idempotencyBytes);
+    if (idempotencyKey === null) {
+      return reject(
+        "invalid_key",
+        `${at}: header ${H.idempotencyKey} is not valid UTF-8 (hex ${hexPreview(idempotencyBytes)}). Send the idempotency key as UTF-8 text; encode a binary id as hex or base64 first.`,
+      );
+    }
+  }
+  const key = def.kind === "object" ? routingKey : null;
   return {
-    id: invocationId(record.partition, record.offset, target, key, handler, idempotencyKey),
+    id: invocationId(record.partition, record.offset, target, routingKey, handler, idempotencyKey),
     target,
     key,
     handler,
@@ -115,6 +181,9 @@ export function isRejected(p: ParsedInvocation | RejectedInvocation): p is Rejec
   return "error" in p;
 }
 
+/** Longest error message copied into a reply's kvo-error-message header. */
+const REPLY_HEADER_MESSAGE_CHARS = 300;
+
 /** Reply record: value is the JSON output, or a JSON {code, message} when it failed. */
 export function replyRecord(to: ReplyTarget, invocationId: string, value: Buffer | null, failure: FailureRecord | null): OutboundRecord {
   const headers: Record<string, Buffer> = {
@@ -124,7 +193,8 @@ export function replyRecord(to: ReplyTarget, invocationId: string, value: Buffer
   if (to.correlationId !== null) headers[H.correlationId] = Buffer.from(to.correlationId);
   if (failure) {
     headers[H.errorCode] = Buffer.from(failure.code);
-    headers[H.errorMessage] = Buffer.from(failure.message);
+    // The whole message is in the value; the header carries a short form for log tools only.
+    headers[H.errorMessage] = Buffer.from(failure.message.length > REPLY_HEADER_MESSAGE_CHARS ? `${failure.message.slice(0, REPLY_HEADER_MESSAGE_CHARS)}…` : failure.message);
   }
   return {
     topic: to.topic,

@@ -1,16 +1,21 @@
-import { KvoError, toKvoError } from "../../sdk/errors.js";
-import { backoffDelay } from "../../sdk/retry.js";
+import { declaredAttemptTimeout } from "../../sdk/definitions.js";
+import { AttemptTimeoutError, CancelledError, KvoError, PartitionClosedError, toKvoError } from "../../sdk/errors.js";
+import { backoffDelay, DEFAULT_ATTEMPT_TIMEOUT_MS } from "../../sdk/retry.js";
 import { encodeChangelogKey } from "../codec/changelog_key.js";
 import { decodeJson, encodeJson } from "../codec/json_payload.js";
-import { codecs, type FailureRecord, type InvocationRecord, type JournalEntryRecord, type ReplyTarget } from "../codec/records.js";
+import { codecs, type FailureRecord, type InvocationRecord, type JournalEntryRecord, type OutcomeRecord, type ReplyTarget } from "../codec/records.js";
 import type { CommitSink } from "../commit/sink.js";
-import { dlqRecord, isRejected, parseInvocation, replyRecord } from "../invocation/envelope.js";
+import { BadInvocationError, isRejected, parseInvocation, replyRecord } from "../invocation/envelope.js";
+import type { ReplyTopicStatus } from "../invocation/reply_topics.js";
+import { parseCancelRequest, type CancelRequest } from "../invocation/cancel_request.js";
 import { ContextImpl, StateOverlay, type HandlerMode } from "../journal/context_impl.js";
 import { Journal } from "../journal/journal.js";
 import type { InboundRecord } from "../log/log.js";
 import type { Registry } from "../registry.js";
 import type { Clock, Logger } from "../support.js";
+import { AttemptControl } from "./attempt_control.js";
 import { RecordTooLargeError } from "./limits.js";
+import { capMessage, failureOf, fittedDlqRecord, RECORD_ENVELOPE_BYTES } from "./record_limits.js";
 import { objectId, PartitionState } from "./state.js";
 import { RateLimitedWarn } from "../rate_limited_warn.js";
 
@@ -28,13 +33,36 @@ export interface ProcessorConfig {
   nextOffset: bigint;
   /** In-flight invocations above which the partition asks to be paused. */
   maxInFlight: number;
-  onBackpressure?: (paused: boolean) => void;
+  /** Bytes of in-flight invocation records above which the partition asks to be paused. */
+  maxInFlightBytes: number;
+  /** Outcomes of idempotent invocations kept (count and bytes); the oldest are dropped first. */
+  maxOutcomes: number;
+  maxOutcomeBytes: number;
+  /** Callers that may wait on one in-flight invocation (duplicates with an idempotency key). */
+  maxReplyTargets: number;
+  /** Asks for this partition's consumption to pause (or resume) for one reason. */
+  onBackpressure?: (reason: string, paused: boolean) => void;
   /** Largest value written in one record (see limits.ts). */
   maxRecordBytes: number;
-  /** Whether a reply topic exists (undefined: unknown, taken as yes). */
-  replyTopicExists?: (topic: string) => boolean | undefined;
+  /** What is known of a reply topic (undefined: unknown, taken as existing; see ReplyTopics). */
+  replyTopicStatus?: (topic: string) => ReplyTopicStatus;
   /** Observability hook: called once per finished invocation. */
   onCompleted?: (inv: InvocationRecord, failure: FailureRecord | null) => void;
+  /** Attempt timeout of handlers that declare none (default DEFAULT_ATTEMPT_TIMEOUT_MS). */
+  attemptTimeoutMs?: number;
+}
+
+/** An invocation that holds its key (or, for shared handlers and services, runs): see holders(). */
+export interface KeyHolder {
+  invocationId: string;
+  target: string;
+  key: string | null;
+  handler: string;
+  attempt: number;
+  /** When its first attempt in this process started (clock ms). */
+  since: number;
+  /** Running an attempt, or waiting for its retry timer. */
+  phase: "running" | "retry_wait";
 }
 
 interface Active {
@@ -42,6 +70,14 @@ interface Active {
   mode: HandlerMode;
   journal: Journal;
   retryTimer: ReturnType<Clock["setTimeout"]> | null;
+  /** The attempt running now (its deadline and abort switch), null between attempts. */
+  running: AttemptControl | null;
+  /** When its first attempt in this process started; null while queued behind its key. */
+  firstStartedAt: number | null;
+  /** Set by complete(): an attempt settling afterwards (cancelled while it ran) does nothing. */
+  ended: boolean;
+  /** Counted in inFlightBytes while active. */
+  bytes: number;
 }
 
 /**
@@ -55,7 +91,12 @@ export class PartitionProcessor {
   /** objectId → exclusive invocations of that key in arrival order; the head is running. */
   private readonly queues = new Map<string, Active[]>();
   private closed = false;
-  private paused = false;
+  /** Backpressure reasons this processor raised (see updateBackpressure). */
+  private readonly pausedFor = new Set<string>();
+  /** Bytes of the invocation records of `active` (inputs, headers, reply targets). */
+  private inFlightBytes = 0;
+  /** Bytes of the outcomes kept in state.outcomes (see outcomeSize). */
+  private outcomeBytes = 0;
   private readonly rejectedLog: RateLimitedWarn;
   private nextOffset: bigint;
   private sweepTimer: ReturnType<Clock["setTimeout"]> | null = null;
@@ -65,6 +106,7 @@ export class PartitionProcessor {
     readonly state: PartitionState,
   ) {
     this.nextOffset = c.nextOffset;
+    for (const outcome of state.outcomes.values()) this.outcomeBytes += outcomeSize(outcome);
     this.rejectedLog = new RateLimitedWarn(c.logger, c.clock, `rejected records of partition ${c.partition}`);
   }
 
@@ -94,7 +136,11 @@ export class PartitionProcessor {
 
   close(): void {
     this.closed = true;
-    for (const a of this.active.values()) if (a.retryTimer) this.c.clock.clearTimeout(a.retryTimer);
+    for (const a of this.active.values()) {
+      if (a.retryTimer) this.c.clock.clearTimeout(a.retryTimer);
+      // Abandoned here, resumed from the journal wherever the partition is restored.
+      a.running?.abort(new PartitionClosedError(this.c.partition));
+    }
     if (this.sweepTimer) this.c.clock.clearTimeout(this.sweepTimer);
   }
 
@@ -104,7 +150,12 @@ export class PartitionProcessor {
     this.nextOffset = record.offset + 1n;
     this.c.sink.consumed(this.c.partition, this.nextOffset);
 
-    const parsed = parseInvocation(record, this.c.registry, this.c.replyTopicExists);
+    const cancel = parseCancelRequest(record, this.c.replyTopicStatus);
+    if (cancel) {
+      this.cancelByRecord(record, cancel);
+      return;
+    }
+    const parsed = parseInvocation(record, this.c.registry, this.c.replyTopicStatus);
     if (isRejected(parsed)) {
       this.reject(record, parsed.id, parsed.replyTo, parsed.error);
       return;
@@ -112,10 +163,23 @@ export class PartitionProcessor {
 
     const running = this.active.get(parsed.id);
     if (running) {
-      // Same idempotency key while in flight: the new caller waits for the same outcome.
+      // Same idempotency key while in flight: the new caller waits for the same outcome, up to
+      // maxReplyTargets callers (the list lives in the invocation record, which must stay small).
       if (parsed.replyTo && !running.record.replyTo.some((r) => sameTarget(r, parsed.replyTo!))) {
+        if (running.record.replyTo.length >= this.c.maxReplyTargets) {
+          const failure = failureOf(new BadInvocationError("too_many_callers", `invocation ${parsed.id} already has ${running.record.replyTo.length} callers waiting for its outcome (maxReplyTargets); it is still running: send the request again later to get its outcome.`));
+          this.rejectedLog.warn(failure.message);
+          this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, null, failure));
+          return;
+        }
         running.record.replyTo.push(parsed.replyTo);
-        this.putInvocation(running.record);
+        const encoded = codecs.invocation.encode(running.record);
+        if (encoded.length > this.c.maxRecordBytes) {
+          running.record.replyTo.pop();
+          this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, null, { code: "too_many_callers", message: `invocation ${parsed.id} cannot record another caller within maxRecordBytes; it is still running: send the request again later to get its outcome.` }));
+          return;
+        }
+        this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: running.record.id }), encoded);
       }
       return;
     }
@@ -141,9 +205,11 @@ export class PartitionProcessor {
       acceptedAt: this.c.clock.now(),
     };
     const encoded = codecs.invocation.encode(inv);
-    if (encoded.length > this.c.maxRecordBytes) {
-      const error = new RecordTooLargeError(`invocation record ${record.partition}@${record.offset} (input and headers)`, encoded.length, this.c.maxRecordBytes);
-      this.reject(record, parsed.id, parsed.replyTo, error, true); // a copy would not fit either
+    // Room is kept for what a retry adds to the record (lastError, capped) and more callers.
+    const invocationLimit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
+    if (encoded.length > invocationLimit) {
+      const error = new RecordTooLargeError(`invocation record ${record.partition}@${record.offset} (input and headers)`, encoded.length, invocationLimit);
+      this.reject(record, parsed.id, parsed.replyTo, error);
       return;
     }
     this.state.invocations.set(inv.id, inv);
@@ -153,32 +219,39 @@ export class PartitionProcessor {
   }
 
   /** Bad input: a DLQ copy with the reason, and a failure reply when the record asked for one. */
-  private reject(record: InboundRecord, id: string, replyTo: ReplyTarget | null, error: KvoError, omitValue = false): void {
-    const failure = { code: error.code, message: error.message };
+  private reject(record: InboundRecord, id: string, replyTo: ReplyTarget | null, error: KvoError): void {
+    const failure = failureOf(error);
     this.rejectedLog.warn(`rejected invocation record: ${failure.message}`);
-    this.c.sink.emit(dlqRecord(this.c.dlqTopic, this.c.invocationsTopic, record, failure, omitValue));
+    this.c.sink.emit(fittedDlqRecord(this.c.dlqTopic, this.c.invocationsTopic, record, failure, this.c.maxRecordBytes));
     if (replyTo) this.c.sink.emit(replyRecord(replyTo, id, null, failure));
   }
 
   // ---- scheduling --------------------------------------------------------------------------
 
   private track(record: InvocationRecord, mode: HandlerMode, journal: JournalEntryRecord[]): Active {
-    const active: Active = { record, mode, journal: this.newJournal(record.id, journal), retryTimer: null };
+    const active: Active = { record, mode, journal: this.newJournal(record.id, journal), retryTimer: null, running: null, firstStartedAt: null, ended: false, bytes: invocationSize(record) };
     this.active.set(record.id, active);
+    this.inFlightBytes += active.bytes;
     return active;
   }
 
   private newJournal(id: string, recorded: JournalEntryRecord[]): Journal {
-    return new Journal(recorded, (entries) => {
-      if (this.closed) return new Promise<void>(() => {});
+    const journal: Journal = new Journal(recorded, (entries) => {
+      // Closed, or the invocation ended (completed, cancelled; a step it did not await may
+      // still finish): its journal was tombstoned and must not come back. Compared by identity:
+      // after the outcome's retention a new invocation may reuse the id.
+      if (this.closed || this.active.get(id)?.journal !== journal) return new Promise<void>(() => {});
       const encoded = codecs.journal.encode({ invocationId: id, entries });
       if (encoded.length > this.c.maxRecordBytes) {
-        throw new RecordTooLargeError(`the journal of invocation ${id} (${entries.length} entries)`, encoded.length, this.c.maxRecordBytes);
+        const reads = entries.filter((e) => e.kind === "get" || e.kind === "keys").length; // a shared handler's (journaled) reads
+        const counted = `${entries.length} entries${reads > 0 ? `, ${reads} of them state reads of a shared handler` : ""}`;
+        throw new RecordTooLargeError(`the journal of invocation ${id} (${counted})`, encoded.length, this.c.maxRecordBytes);
       }
       this.state.journals.set(id, entries);
       this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "jnl", id }), encoded);
       return this.c.sink.durable();
     });
+    return journal;
   }
 
   private schedule(active: Active): void {
@@ -200,8 +273,10 @@ export class PartitionProcessor {
     if (active.mode !== "exclusive") return;
     const id = objectId(active.record.target, active.record.key!);
     const queue = this.queues.get(id);
-    if (!queue || queue[0] !== active) return;
-    queue.shift();
+    const at = queue ? queue.indexOf(active) : -1;
+    if (!queue || at < 0) return;
+    queue.splice(at, 1);
+    if (at > 0) return; // a queued invocation left (cancelled): the head keeps the key
     const next = queue[0];
     if (!next) this.queues.delete(id);
     else void this.attempt(next);
@@ -210,10 +285,11 @@ export class PartitionProcessor {
   // ---- attempts ----------------------------------------------------------------------------
 
   private async attempt(active: Active): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || active.ended) return;
     const { record } = active;
     const resolved = this.c.registry.handler(record.target, record.handler);
     if (!resolved) return; // checked on ingest and start
+    const control = this.startAttempt(active);
     const overlay = new StateOverlay();
     const objectState = record.key === null ? undefined : () => this.state.objectState(record.target, record.key!);
     const ctx = new ContextImpl({
@@ -227,33 +303,48 @@ export class PartitionProcessor {
         names: () => [...(objectState?.()?.keys() ?? [])],
       },
       overlay,
-      sleep: (ms) => new Promise((resolve) => this.c.clock.setTimeout(resolve, ms)),
+      // ctx.run backoff. After close() it never ends: a retry loop stops there, its step stays
+      // pending (the new owner of the partition resumes the invocation from its journal).
+      sleep: (ms) =>
+        new Promise<void>((resolve) => {
+          if (this.closed) return;
+          this.c.clock.setTimeout(() => {
+            if (!this.closed) resolve();
+          }, ms);
+        }),
       now: () => this.c.clock.now(),
+      signal: control.signal,
     });
 
     let output: Buffer | null = null;
     let error: KvoError | null = null;
     try {
       const input = decodeJson(record.input, `input of ${record.target}.${record.handler}`);
-      const value = await resolved.fn(ctx, input);
+      // A hung handler never settles: racing the attempt's interruption (timeout, cancel,
+      // close) is what lets its key move on anyway. Its context dies with the abort.
+      const value = await resolved.fn(ctx, input); void control.interrupted;
       output = encodeJson(value, `output of ${record.target}.${record.handler}`);
       // State values need no check here: ctx.set journals its value, so the journal check in
       // newJournal refuses an oversized one at the ctx.set call.
-      if (output && output.length > this.c.maxRecordBytes) {
-        throw new RecordTooLargeError(`the output of ${record.target}.${record.handler}`, output.length, this.c.maxRecordBytes);
+      // Replies and outcomes wrap the output: keep room for their ids and headers.
+      const outputLimit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
+      if (output && output.length > outputLimit) {
+        throw new RecordTooLargeError(`the output of ${record.target}.${record.handler}`, output.length, outputLimit);
       }
     } catch (thrown) {
       error = toKvoError(thrown);
     }
-    ctx.end();
+    control.settle();
+    if (active.running === control) active.running = null;
+    ctx.end(); // no journal check for an aborted attempt: its context was abandoned
     if (ctx.nonDeterminism) error = ctx.nonDeterminism;
-    if (this.closed) return;
+    if (this.closed || active.ended) return; // closed, or cancelled while it ran (already completed)
 
     if (!error) {
       this.complete(active, output, null, overlay);
       return;
     }
-    const failure = { code: error.code, message: error.message };
+    const failure = failureOf(error);
     if (error.retryable && record.attempt < resolved.retry.maxAttempts) {
       const delay = backoffDelay(resolved.retry, record.attempt);
       this.c.logger.warn(`${describe(record)} attempt ${record.attempt} failed (${failure.code}: ${failure.message}); retrying in ${delay} ms`);
@@ -267,8 +358,77 @@ export class PartitionProcessor {
       }, delay);
       return;
     }
-    if (error.retryable) failure.message = `gave up after ${record.attempt} attempts: ${failure.message}`;
+    if (error.retryable) failure.message = capMessage(`gave up after ${record.attempt} attempts: ${failure.message}`);
     this.complete(active, null, failure, null);
+  }
+
+  /** Starts an attempt's deadline: the handler's own timeout, else its definition's, else the runtime's. */
+  private startAttempt(active: Active): AttemptControl {
+    const { record } = active;
+    const def = this.c.registry.find(record.target);
+    const timeoutMs = (def && declaredAttemptTimeout(def, record.handler)) ?? this.c.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+    const attempt = record.attempt;
+    const control = new AttemptControl(this.c.clock, timeoutMs, () => new AttemptTimeoutError(`${describe(record)} attempt ${attempt}`, timeoutMs));
+    active.running = control;
+    active.firstStartedAt ??= control.startedAt;
+    return control;
+  }
+
+  // ---- cancellation ------------------------------------------------------------------------
+
+  /**
+   * Fails an in-flight invocation with the terminal code `cancelled`, whatever it is doing:
+   * running (its attempt is aborted, its context dies), waiting for a retry, or queued behind
+   * another invocation of its key. Its state writes are discarded, its callers get the failure,
+   * and the key moves on. Everything is written synchronously, into the batch that also
+   * carries whatever consumed the request (a cancel record's offset), so a cancel that was
+   * consumed is never lost. Returns false when the invocation is not in flight here.
+   */
+  cancel(invocationId: string, requestedBy: string): boolean {
+    if (this.closed) return false;
+    const active = this.active.get(invocationId);
+    if (!active) return false;
+    const error = new CancelledError(`${describe(active.record)} was cancelled (${requestedBy})`);
+    if (active.retryTimer) this.c.clock.clearTimeout(active.retryTimer);
+    active.retryTimer = null;
+    active.running?.abort(error);
+    active.running = null;
+    this.complete(active, null, failureOf(error), null);
+    return true;
+  }
+
+  /** A `kvo-cancel` record (docs/record-format.md): cancels, and answers when asked to. */
+  private cancelByRecord(record: InboundRecord, request: CancelRequest): void {
+    const at = `cancel record ${record.partition}@${record.offset}`;
+    if (request.replyProblem) this.rejectedLog.warn(`${at}: no reply will be sent: ${request.replyProblem}`);
+    if (request.invocationId === "") {
+      const error = new BadInvocationError("invalid_cancel", `${at}: header kvo-cancel is empty; set it to the id of the invocation to cancel (replies carry it in kvo-invocation-id).`);
+      this.reject(record, `p${record.partition}-o${record.offset}`, request.replyTo, error);
+      return;
+    }
+    if (this.cancel(request.invocationId, `by ${at}`)) {
+      if (request.replyTo) this.c.sink.emit(replyRecord(request.replyTo, request.invocationId, encodeJson({ invocationId: request.invocationId, cancelled: true }, "cancel reply"), null));
+      return;
+    }
+    const failure = {
+      code: "not_in_flight",
+      message:
+        `${at}: invocation ${request.invocationId} is not in flight on partition ${this.c.partition}, nothing was cancelled: it already finished, ` +
+        `does not exist, or the record's key routed it elsewhere (key the cancel record like the invocation, "<Object>/<key>").`,
+    };
+    this.rejectedLog.warn(failure.message);
+    if (request.replyTo) this.c.sink.emit(replyRecord(request.replyTo, request.invocationId, null, failure));
+  }
+
+  /** Invocations holding their key (running or waiting for a retry), in no particular order. */
+  holders(): KeyHolder[] {
+    const out: KeyHolder[] = [];
+    for (const a of this.active.values()) {
+      if (a.firstStartedAt === null) continue; // queued behind its key
+      const r = a.record;
+      out.push({ invocationId: r.id, target: r.target, key: r.key, handler: r.handler, attempt: r.attempt, since: a.firstStartedAt, phase: a.running ? "running" : "retry_wait" });
+    }
+    return out;
   }
 
   /**
@@ -279,8 +439,10 @@ export class PartitionProcessor {
   private complete(active: Active, output: Buffer | null, failure: FailureRecord | null, overlay: StateOverlay | null): void {
     const { record } = active;
     const p = this.c.partition;
+    active.ended = true;
     if (overlay && record.key !== null) this.applyState(record.target, record.key, overlay);
     this.active.delete(record.id);
+    this.inFlightBytes -= active.bytes;
     this.state.invocations.delete(record.id);
     this.state.journals.delete(record.id);
     this.c.sink.putChangelog(p, encodeChangelogKey({ type: "inv", id: record.id }), null);
@@ -288,7 +450,9 @@ export class PartitionProcessor {
     if (record.idempotencyKey !== null) {
       const outcome = { invocationId: record.id, value: output, failure, completedAt: this.c.clock.now() };
       this.state.outcomes.set(record.id, outcome);
+      this.outcomeBytes += outcomeSize(outcome);
       this.c.sink.putChangelog(p, encodeChangelogKey({ type: "out", id: record.id }), codecs.outcome.encode(outcome));
+      this.evictOutcomes();
     }
     for (const to of record.replyTo) this.c.sink.emit(replyRecord(to, record.id, output, failure));
     if (failure) this.c.logger.warn(`${describe(record)} failed: ${failure.code}: ${failure.message}`);
@@ -326,16 +490,38 @@ export class PartitionProcessor {
     this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: record.id }), codecs.invocation.encode(record));
   }
 
+  /** Pauses consumption at a limit, resumes below half of it (hysteresis: no flapping). */
   private updateBackpressure(): void {
-    const over = this.active.size >= this.c.maxInFlight;
-    const under = this.active.size <= this.c.maxInFlight / 2;
-    if (!this.paused && over) {
-      this.paused = true;
-      this.c.onBackpressure?.(true);
-    } else if (this.paused && under) {
-      this.paused = false;
-      this.c.onBackpressure?.(false);
+    this.pressure("in-flight-count", this.active.size, this.c.maxInFlight);
+    this.pressure("in-flight-bytes", this.inFlightBytes, this.c.maxInFlightBytes);
+  }
+
+  private pressure(reason: string, value: number, limit: number): void {
+    if (!this.pausedFor.has(reason) && value >= limit) {
+      this.pausedFor.add(reason);
+      this.c.onBackpressure?.(reason, true);
+    } else if (this.pausedFor.has(reason) && value <= limit / 2) {
+      this.pausedFor.delete(reason);
+      this.c.onBackpressure?.(reason, false);
     }
+  }
+
+  /**
+   * Keeps at most maxOutcomes outcomes and maxOutcomeBytes bytes of them: the oldest go first
+   * (Map order is completion order), tombstoned like outcomes past their retention. A
+   * duplicate of an evicted one runs again: the documented limit of deduplication.
+   */
+  private evictOutcomes(): void {
+    for (const [id, outcome] of this.state.outcomes) {
+      if (this.state.outcomes.size <= this.c.maxOutcomes && this.outcomeBytes <= this.c.maxOutcomeBytes) return;
+      this.dropOutcome(id, outcome);
+    }
+  }
+
+  private dropOutcome(id: string, outcome: OutcomeRecord): void {
+    this.state.outcomes.delete(id);
+    this.outcomeBytes -= outcomeSize(outcome);
+    this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "out", id }), null);
   }
 
   /** Drops outcomes older than the idempotency retention (tombstones keep the changelog small). */
@@ -345,14 +531,23 @@ export class PartitionProcessor {
       if (this.closed) return;
       const cutoff = this.c.clock.now() - this.c.idempotencyRetentionMs;
       for (const [id, outcome] of this.state.outcomes) {
-        if (outcome.completedAt < cutoff) {
-          this.state.outcomes.delete(id);
-          this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "out", id }), null);
-        }
+        if (outcome.completedAt < cutoff) this.dropOutcome(id, outcome);
       }
       this.scheduleSweep();
     }, every);
   }
+}
+
+/** Approximate bytes an invocation record holds in memory (what grows with callers' input). */
+function invocationSize(r: InvocationRecord): number {
+  let bytes = 256 + (r.input?.length ?? 0) + r.id.length + (r.key?.length ?? 0);
+  for (const [name, value] of Object.entries(r.headers)) bytes += name.length + value.length;
+  for (const to of r.replyTo) bytes += to.topic.length + (to.correlationId?.length ?? 0);
+  return bytes;
+}
+
+function outcomeSize(o: OutcomeRecord): number {
+  return 128 + o.invocationId.length + (o.value?.length ?? 0) + (o.failure ? o.failure.message.length + o.failure.code.length : 0);
 }
 
 function sameTarget(a: ReplyTarget, b: ReplyTarget): boolean {
