@@ -39,6 +39,11 @@ export interface ContextOptions {
    * reaches the journal.
    */
   signal?: AbortSignal;
+  /**
+   * Throws when a state value could not be written (too large for one record). Checked at
+   * ctx.set: the value is written only with the outcome, too late to fail the call.
+   */
+  checkStateValue?: (name: string, bytes: Buffer) => void;
 }
 
 /**
@@ -134,6 +139,7 @@ export class ContextImpl implements ObjectContext {
     this.requireWritable("set");
     if (value === undefined) throw new TerminalError(`ctx.set("${name}", undefined): use ctx.clear("${name}") to remove a value`, { code: "invalid_state_value" });
     const bytes = encodeJson(value, `state "${name}"`);
+    if (bytes) this.o.checkStateValue?.(name, bytes);
     this.record("set", name, bytes, () => this.o.overlay.writes.set(name, bytes));
   }
 
@@ -237,7 +243,7 @@ export class ContextImpl implements ObjectContext {
     const replayed = this.replay(kind, name);
     if (replayed) return replayed.value;
     const value = read();
-    this.o.journal.completeRead(this.o.journal.reserve(), { kind, name, value, failure: null });
+    this.o.journal.completeRidingAlong(this.o.journal.reserve(), { kind, name, value, failure: null });
     return value;
   }
 
@@ -257,14 +263,17 @@ export class ContextImpl implements ObjectContext {
     return firstRead < 0 || this.cursor < firstRead;
   }
 
-  /** Records a synchronous state action (its effect applies at once, durability rides along). */
+  /**
+   * Records a synchronous state action. Its effect applies to the overlay at once and to the
+   * object with the outcome; its journal entry rides along with the next step (a handler that
+   * only touches state writes no journal).
+   */
   private record(kind: JournalKind, name: string, value: Buffer | null, apply: () => void): void {
     if (this.replay(kind, name, value)) {
       apply();
       return;
     }
-    const index = this.o.journal.reserve();
-    void this.o.journal.complete(index, { kind, name, value, failure: null });
+    this.o.journal.completeRidingAlong(this.o.journal.reserve(), { kind, name, value, failure: null });
     apply();
   }
 

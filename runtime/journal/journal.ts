@@ -2,7 +2,7 @@ import type { JournalEntryRecord } from "../codec/records.js";
 
 interface Slot {
   entry: JournalEntryRecord | null;
-  /** A read of a shared handler: written along with the next entry that is, never alone. */
+  /** Written along with the next entry that is, never alone (see completeRidingAlong). */
   ridesAlong: boolean;
   onDurable: Array<{ resolve: () => void; reject: (error: Error) => void }>;
 }
@@ -14,10 +14,11 @@ interface Slot {
  * the action starts (call order), may complete out of order (Promise.all over steps), and
  * join `recorded` only as a gap-free prefix, so the journal never holds a result whose
  * predecessors are unknown. Every entry of `recorded` has been handed to the commit pipeline
- * (committed, or in the pending batch), except a tail of reads (`completeRead`): a read is
- * written with the next entry that needs writing, so a handler that only reads writes no
- * journal. An unwritten read is dropped when its attempt fails; the next attempt reads the
- * state again, as it would after a restore from the changelog.
+ * (committed, or in the pending batch), except a tail of entries that ride along
+ * (`completeRidingAlong`: a shared handler's reads, any handler's state writes): they are
+ * written with the next entry that needs writing (a step), so a handler that only reads and
+ * writes state writes no journal at all. An unwritten entry is dropped when its attempt
+ * fails; the next attempt does it again, as it would after a restore from the changelog.
  */
 export class Journal {
   readonly recorded: JournalEntryRecord[];
@@ -79,11 +80,13 @@ export class Journal {
   }
 
   /**
-   * Completes a reserved read (a shared handler's ctx.get / ctx.stateKeys). It needs no commit
-   * of its own: nothing outside the process depends on it until a later entry is written, and
-   * that write carries it (see the class comment).
+   * Completes a reserved entry that needs no commit of its own: a shared handler's read
+   * (ctx.get / ctx.stateKeys) or a state write (ctx.set / clear / clearAll, whose effect
+   * applies only with the invocation's outcome). Nothing outside the process depends on it
+   * until a later entry (a step) is written, and that write carries it; if none follows,
+   * a replay after a crash does the same actions again from the same state.
    */
-  completeRead(index: number, entry: JournalEntryRecord): void {
+  completeRidingAlong(index: number, entry: JournalEntryRecord): void {
     const slot = this.openSlot(index);
     slot.entry = entry;
     slot.ridesAlong = true;

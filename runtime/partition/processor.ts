@@ -314,6 +314,11 @@ export class PartitionProcessor {
         }),
       now: () => this.c.clock.now(),
       signal: control.signal,
+      checkStateValue: (name, bytes) => {
+        // the state record wraps the value in a version byte and a small Avro header
+        const limit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
+        if (bytes.length > limit) throw new RecordTooLargeError(`state "${name}" of ${record.target}/${record.key ?? ""}`, bytes.length, limit);
+      },
     });
 
     let output: Buffer | null = null;
@@ -322,7 +327,7 @@ export class PartitionProcessor {
       const input = decodeJson(record.input, `input of ${record.target}.${record.handler}`);
       // A hung handler never settles: racing the attempt's interruption (timeout, cancel,
       // close) is what lets its key move on anyway. Its context dies with the abort.
-      const value = await resolved.fn(ctx, input); void control.interrupted;
+      const value = await Promise.race([resolved.fn(ctx, input), control.interrupted]);
       output = encodeJson(value, `output of ${record.target}.${record.handler}`);
       // State values need no check here: ctx.set journals its value, so the journal check in
       // newJournal refuses an oversized one at the ctx.set call.
@@ -444,9 +449,10 @@ export class PartitionProcessor {
     this.active.delete(record.id);
     this.inFlightBytes -= active.bytes;
     this.state.invocations.delete(record.id);
-    this.state.journals.delete(record.id);
+    // A journal is written only once it holds a step; most state-only invocations never have one.
+    const hadJournal = this.state.journals.delete(record.id);
     this.c.sink.putChangelog(p, encodeChangelogKey({ type: "inv", id: record.id }), null);
-    this.c.sink.putChangelog(p, encodeChangelogKey({ type: "jnl", id: record.id }), null);
+    if (hadJournal) this.c.sink.putChangelog(p, encodeChangelogKey({ type: "jnl", id: record.id }), null);
     if (record.idempotencyKey !== null) {
       const outcome = { invocationId: record.id, value: output, failure, completedAt: this.c.clock.now() };
       this.state.outcomes.set(record.id, outcome);
