@@ -4,7 +4,7 @@
  */
 import type { ObjectDefinition, ServiceDefinition } from "../sdk/definitions.js";
 import { ConfigurationError } from "../sdk/errors.js";
-import { DEFAULT_ATTEMPT_TIMEOUT_MS, type RetryPolicy } from "../sdk/retry.js";
+import { DEFAULT_ATTEMPT_TIMEOUT_MS, validateAttemptTimeout, type RetryPolicy } from "../sdk/retry.js";
 import { DEFAULT_MAX_RECORD_BYTES } from "./partition/limits.js";
 import { consoleLogger, systemClock, type Clock, type Logger } from "./support.js";
 
@@ -122,7 +122,8 @@ export function resolveRuntimeOptions(options: RuntimeOptions): ResolvedRuntimeO
     maxTransactionBytes,
     maxUncommittedBytes: integer("maxUncommittedBytes", options.maxUncommittedBytes, 64 * MiB, maxTransactionBytes),
     maxReplyTargets: integer("maxReplyTargets", options.maxReplyTargets, 100, 1),
-    attemptTimeoutMs: integer("attemptTimeoutMs", options.attemptTimeoutMs, DEFAULT_ATTEMPT_TIMEOUT_MS, 1),
+    attemptTimeoutMs:
+      options.attemptTimeoutMs === undefined ? DEFAULT_ATTEMPT_TIMEOUT_MS : validateAttemptTimeout(options.attemptTimeoutMs, "runtime option attemptTimeoutMs"),
     replyTopicTtlMs: integer("replyTopicTtlMs", options.replyTopicTtlMs, 5 * 60_000, 1000),
     logger: options.logger ?? consoleLogger(`kvo ${options.app}`),
     clock: options.clock ?? systemClock,

@@ -249,7 +249,10 @@ export class Runtime {
     }
     const queued = this.ingestQueues.get(processor);
     if (!queued && this.replyTopics.unknownIn(records).length === 0) {
-      for (const record of records) processor.ingest(record);
+      for (const record of records) {
+        processor.ingest(record);
+        this.committer.stepBoundary(); // a delivery of many records may fill several batches
+      }
       return;
     }
     // Records queue behind reply-topic lookups in offset order. Each record is looked at right
@@ -265,6 +268,7 @@ export class Runtime {
           const unknown = this.replyTopics.unknownIn(records.slice(i, i + 1));
           if (unknown.length > 0) await this.replyTopics.refresh(this.replyTopics.unknownIn(records.slice(i)));
           processor.ingest(records[i]!);
+          this.committer.stepBoundary();
         }
       })
       .finally(() => {

@@ -45,9 +45,10 @@ export interface CommitHooks {
  * - a batch's offsets are fixed when it is sealed; a batch that failed with a retryable error
  *   is committed again, unchanged (same records, same offsets), in a new transaction, so no
  *   offset is ever committed ahead of the records written for the inputs before it;
- * - a transaction holds at most maxTransactionRecords records and maxTransactionBytes bytes:
- *   a full batch is sealed and the following writes open a new one, so a backlog never makes
- *   a transaction long (it must stay far below transaction.timeout.ms);
+ * - a transaction holds about maxTransactionRecords records and maxTransactionBytes bytes: a
+ *   full batch is sealed at the end of the synchronous step that filled it (never inside one:
+ *   what one step writes commits together) and the following writes open a new one, so a
+ *   backlog never makes a transaction long (it must stay far below transaction.timeout.ms);
  * - written-but-uncommitted bytes above maxUncommittedBytes raise onPressure(true): the
  *   runtime pauses consumption until they fall below half;
  * - every transaction carries the offsets of every owned partition, so the broker checks
@@ -61,6 +62,7 @@ export class GroupCommitter implements CommitSink {
   private scheduled = false;
   private stopped = false;
   private pressured = false;
+  private sealRequested = false;
   /** Next offset per owned partition as of the newest sealed batch. */
   private readonly positions = new Map<number, bigint>();
   readonly stats: CommitStats = { commits: 0, records: 0, commitMs: 0, maxCommitMs: 0, retries: 0, failingSince: null };
@@ -140,8 +142,31 @@ export class GroupCommitter implements CommitSink {
     return this.sealed[this.sealed.length - 1] ?? null;
   }
 
+  /**
+   * Called between two steps that must not be split (e.g. between ingested records): seals
+   * the open batch now if it is full, instead of at the end of the current turn.
+   */
+  stepBoundary(): void {
+    if (this.full()) this.seal();
+  }
+
+  private full(): boolean {
+    return this.open.size >= this.limits.maxTransactionRecords || this.open.bytes >= this.limits.maxTransactionBytes;
+  }
+
   private written(): void {
-    if (this.open.size >= this.limits.maxTransactionRecords || this.open.bytes >= this.limits.maxTransactionBytes) this.seal();
+    if (!this.sealRequested && this.full()) {
+      // Never seal between two writes of one synchronous step: an invocation's completion
+      // (state, tombstones, outcome, replies) or an ingested record (its offset and its `inv`)
+      // must commit together. Every such step is synchronous, so sealing once the current
+      // turn ends cuts only between steps; the cap may be exceeded by what one turn writes.
+      this.sealRequested = true;
+      queueMicrotask(() => {
+        this.sealRequested = false;
+        if (this.full()) this.seal();
+        this.schedule();
+      });
+    }
     this.checkPressure();
     this.schedule();
   }

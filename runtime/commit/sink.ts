@@ -13,4 +13,10 @@ export interface CommitSink {
   /** The next input offset of a partition whose records are all accounted for in the batch. */
   consumed(partition: number, nextOffset: bigint): void;
   durable(): Promise<void>;
+  /**
+   * The writer finished a step whose writes must commit together (an ingested record, a
+   * completion): the batch may be sealed here if it is full. Batches are never sealed inside
+   * a step; without this call a full batch is sealed at the end of the current turn.
+   */
+  stepBoundary(): void;
 }

@@ -465,6 +465,7 @@ export class PartitionProcessor {
     this.c.onCompleted?.(record, failure);
     this.release(active);
     this.updateBackpressure();
+    this.c.sink.stepBoundary(); // everything of this completion is written: a full batch may be cut here
   }
 
   private applyState(target: string, key: string, overlay: StateOverlay): void {

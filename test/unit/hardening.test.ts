@@ -180,15 +180,45 @@ describe("a changelog record that cannot be read never leaves a dead partition",
 });
 
 describe("bounded transactions and memory", () => {
-  it("never puts more than maxTransactionRecords records in one transaction", async () => {
+  it("puts about maxTransactionRecords records in one transaction (plus at most what one step writes)", async () => {
     const app = new MemoryApp({ objects: [counter] }, { maxTransactionRecords: 20 });
     const sizes: number[] = [];
     app.runtime.on("commit.done", (e) => sizes.push(e.records));
     await app.start();
     const corrs = Array.from({ length: 300 }, (_, i) => app.send(`Ledger/k${i % 40}`, "add", 1));
     await waitFor(() => app.replies().length === 300, "300 replies");
-    expect(Math.max(...sizes)).toBeLessThanOrEqual(20);
+    // one step here writes at most 3 records (a completion: state, inv tombstone, reply)
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(20 + 3);
     expect(new Set(app.replies().map((r) => r.corr))).toEqual(new Set(corrs));
+    await app.runtime.stop();
+  });
+
+  it("never splits what one step writes (a completion's state, tombstone and reply) across transactions", async () => {
+    const wide = object({
+      name: "Wide",
+      handlers: {
+        fill: async (ctx, n: number) => {
+          for (let i = 0; i < n; i++) ctx.set(`v${i}`, i);
+          return n;
+        },
+      },
+    });
+    const app = new MemoryApp({ objects: [wide] }, { maxTransactionRecords: 10 });
+    const commits: string[][] = [];
+    const realCommit = app.transport.commit.bind(app.transport);
+    app.transport.commit = async (batch) => {
+      commits.push(batch.records.map((r) => `${r.topic}|${r.key?.toString() ?? ""}`));
+      return realCommit(batch);
+    };
+    await app.start();
+    const corrs = Array.from({ length: 5 }, (_, i) => app.send(`Wide/w${i}`, "fill", 25));
+    await waitFor(() => app.replies().length === 5, "five replies");
+    for (let i = 0; i < 5; i++) {
+      const holding = commits.filter((records) => records.some((r) => r.includes(`"Wide","w${i}"`)));
+      expect(holding, `the completion of Wide/w${i} commits in one transaction`).toHaveLength(1);
+      expect(holding[0]!.filter((r) => r.startsWith("m.changelog|") && r.includes(`"Wide","w${i}"`))).toHaveLength(25);
+      expect(holding[0]!.some((r) => r === `replies|${corrs[i]}`), "with its reply").toBe(true);
+    }
     await app.runtime.stop();
   });
 
