@@ -56,7 +56,8 @@ export interface KafkaService extends InfraService {
 }
 
 const HOST = "127.0.0.1";
-const HEALTH_TOPIC = "kvo.infra.health";
+/** Small internal topic of the health checks (kafkaRoundTrip, kafkaTransactionRoundTrip). */
+export const HEALTH_TOPIC = "kvo.infra.health";
 
 /** Cache folder holding the resolved jars; `.complete` is written only after a full copy. */
 export function kafkaCacheDir(paths: InfraPaths): string {
@@ -266,7 +267,7 @@ export function kafkaService(opts: KafkaOptions = {}): KafkaService {
       const rec = liveRecord(paths, name);
       if (rec) {
         // ours and alive: maybe still starting
-        await waitHealthy(name, rec, service.isHealthy, 180_000);
+        await waitHealthy(name, rec, () => service.isHealthy(), 180_000);
         return status(paths);
       }
       if (!(await portsFree(HOST, [port, controllerPort]))) {
@@ -285,7 +286,7 @@ export function kafkaService(opts: KafkaOptions = {}): KafkaService {
         match: f.serverProps,
         logFile: f.logFile,
       });
-      await waitHealthy(name, started, service.isHealthy, 180_000);
+      await waitHealthy(name, started, () => service.isHealthy(), 180_000);
       return status(paths);
     },
 

@@ -1,12 +1,26 @@
 /**
- * Zombie fencing, on the real broker: two runtime processes share the app's group; one is
- * SIGSTOPped until its partitions move to the other, then SIGCONTed with work in flight.
- * Whatever the paused process still had must never commit: final counts stay exact and every
- * invocation replies exactly once.
+ * Zombie fencing, on the real broker: two runtime processes share the app's group; A is
+ * SIGSTOPped with work in flight until its partitions moved to B, then SIGCONTed. A wakes up
+ * as a zombie: it still believes it owns its partitions and tries to commit what it computed.
+ *
+ * Proven on the broker side, not only by A's own account:
+ * - A's zombie writes (step results marked "<A>|p1|Z|", apps/marked_counter_app.ts) reached
+ *   the broker (a read_uncommitted reader finds them in the changelog) and none of them ever
+ *   became visible to a read_committed reader, in the changelog or the reply topic: the broker
+ *   aborted A's transaction;
+ * - the refusal A got carries a Kafka error code from the broker: the group coordinator's
+ *   refusal of a stale member's offsets (KIP-447: ILLEGAL_GENERATION 22, UNKNOWN_MEMBER_ID 25,
+ *   FENCED_INSTANCE_ID 82) or the transaction coordinator's fencing of A's producer
+ *   (INVALID_PRODUCER_EPOCH 47, PRODUCER_FENCED 90, librdkafka's _FENCED -144);
+ * and the outcome stays exact: final counts, one reply per invocation, per-key order.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it, onTestFailed } from "vitest";
+import { defaultPaths } from "../../compose/infra/infra.js";
 import { ChildRuntime, type ChildEvent } from "./support/child_runtime.js";
 import { counterInvocations, expectExactCounts, expectExactReplies } from "./support/counter_checks.js";
+import { readMarked, type MarkedRecord } from "./support/isolation_reader.js";
 import { createTopic, produceInvocations } from "./support/kafka_tools.js";
 import { uniqueName } from "./support/unique.js";
 
@@ -19,18 +33,30 @@ afterEach(async () => {
   await Promise.all(children.splice(0).map((c) => c.stop()));
 });
 
+/** A's step results (tokens "fence-a|p<pauses>|<Z|ok>|<uuid>") found in records. */
+const tokensOf = (records: MarkedRecord[]): Set<string> =>
+  new Set(records.flatMap((r) => r.value.match(/fence-a\|p\d+\|(?:Z|ok)\|[0-9a-f-]{36}/g) ?? []));
+
 const owned = (e: ChildEvent | undefined): number[] => (e?.partitions as number[] | undefined) ?? [];
 
 describe("zombie fencing", () => {
-  it("a paused member whose partitions moved never commits again; counts stay exact", async () => {
+  it("the broker refuses a paused member whose partitions moved; nothing it wrote becomes visible; counts stay exact", async () => {
     const app = uniqueName("kvo-fence");
     const replies = `${app}.replies`;
     await createTopic(replies);
-    const env = { KVO_PARTITIONS: "4", STEP_DELAY_MS: "30" };
-    const a = new ChildRuntime(app, "counter_app.ts", { ...env, KVO_INSTANCE_ID: "fence-a" });
+    const logs = join(defaultPaths().stateDir, "logs");
+    mkdirSync(logs, { recursive: true });
+    const logFile = join(logs, `it-${app}.log`);
+    onTestFailed(() => void process.stderr.write(`fencing: runtime logs in ${logFile}\n`));
+    // No step delay: A commits back to back, so the SIGSTOP lands inside an open transaction
+    // whose records are already on the broker, and A resumes that transaction when it wakes.
+    // (Frozen between two transactions, A could learn that it lost its partitions before its
+    // next commit and refuse it locally: then nothing reaches the broker and this test fails.)
+    const env = { KVO_PARTITIONS: "4", STEP_DELAY_MS: "0", KVO_CHILD_LOG_FILE: logFile };
+    const a = new ChildRuntime(app, "marked_counter_app.ts", { ...env, KVO_INSTANCE_ID: "fence-a" });
     children.push(a);
     await a.waitFor((e) => e.event === "started", "A started");
-    const b = new ChildRuntime(app, "counter_app.ts", { ...env, KVO_INSTANCE_ID: "fence-b" });
+    const b = new ChildRuntime(app, "marked_counter_app.ts", { ...env, KVO_INSTANCE_ID: "fence-b" });
     children.push(b);
     await b.waitFor((e) => e.event === "started", "B started");
 
@@ -39,22 +65,46 @@ describe("zombie fencing", () => {
     await a.waitFor((e) => e.event === "stats" && owned(e).length > 0 && owned(e).length < 4, "A owns part of the partitions");
     await b.waitFor((e) => e.event === "stats" && owned(e).length > 0, "B owns partitions");
     await produceInvocations(`${app}.invocations`, specs);
-    await a.waitFor((e) => e.event === "stats" && (e.inFlight as number) > 0, "A has invocations in flight");
+    await a.waitForNext((e) => e.event === "stats" && (e.inFlight as number) > 0, "A has invocations in flight");
 
+    // Arm A's freeze detector, then freeze it.
+    a.kill("SIGUSR2");
+    await a.waitFor((e) => e.event === "armed", "A armed");
     a.kill("SIGSTOP");
     const stoppedAt = Date.now();
     await b.waitFor((e) => e.event === "stats" && owned(e).length === 4 && (e.completed as number) > 0, "B takes over all partitions", 60_000);
     a.kill("SIGCONT");
-    // A wakes with stale work and a stale generation; give it time to try.
-    await new Promise((r) => setTimeout(r, 3_000));
-
-    await expectExactReplies(replies, TOTAL);
-
-    // A woke with uncommitted work under a stale generation: the broker refused its commit.
-    await a.waitFor((e) => e.event === "stats" && (e.fenced as number) > 0, "A reports that its commit was fenced", 30_000);
+    await a.waitForNext((e) => e.event === "woke", "A notices it was frozen", 30_000);
+    // A wakes with stale work and a stale generation: the zombie tries to commit and is refused.
+    const refusal = await a.waitFor((e) => e.event === "fenced", "A reports that its commit was fenced", 30_000);
     expect(Date.now() - stoppedAt).toBeGreaterThan(6_000);
 
+    await expectExactReplies(replies, TOTAL);
     await Promise.all(children.splice(0).map((c) => c.stop()));
     await expectExactCounts(`${app}.changelog`, KEYS, PER_KEY);
+
+    // Broker-side evidence, from A's step results (each one a unique token, see the app).
+    const [storedLog, committedLog, committedReplies] = await Promise.all([
+      readMarked(`${app}.changelog`, "fence-a|", "read_uncommitted"),
+      readMarked(`${app}.changelog`, "fence-a|", "read_committed"),
+      readMarked(replies, "fence-a|", "read_committed"),
+    ]);
+    const stored = tokensOf(storedLog.marked);
+    const visible = new Set([...tokensOf(committedLog.marked), ...tokensOf(committedReplies.marked)]);
+    // A's writes that reached the broker inside a transaction the broker never committed
+    const aborted = [...stored].filter((t) => !visible.has(t));
+    const zombieVisible = [...visible].filter((t) => t.includes("|Z|"));
+    process.stdout.write(
+      `fencing: A's tokens stored ${stored.size}, visible ${visible.size}, aborted ${aborted.length} ` +
+        `(${aborted.filter((t) => t.includes("|Z|")).length} computed after the wake-up); refusal: ${String(refusal.message)}\n`,
+    );
+    // Nothing A computed as a zombie became visible to a read_committed reader...
+    expect(zombieVisible).toEqual([]);
+    // ...and A's last transaction did reach the broker, which aborted it: its step results are
+    // stored (read_uncommitted) but were never committed, in the changelog or as a reply.
+    expect(aborted.length, "A's writes stored on the broker and aborted there").toBeGreaterThan(0);
+    // The refusal A reported carries the broker's error code (see the header).
+    expect(String(refusal.message)).toMatch(/\(code (22|25|82|47|90|-144)\)/);
+    rmSync(logFile, { force: true });
   }, 600_000);
 });
