@@ -49,8 +49,14 @@ export interface BaseContext {
    * journal entry is committed to the changelog, so every later replay sees this same result
    * and does not run the action again. A TerminalError from the action is recorded and
    * rethrown; other errors are retried by `retry` (then recorded as a terminal failure).
+   *
+   * `action` gets the attempt's AbortSignal: it aborts when the attempt times out
+   * (`attemptTimeoutMs`), the invocation is cancelled or the partition is closed; its
+   * `reason` is the KvoError saying which. Pass it on (`(signal) => fetch(url, { signal })`)
+   * so abandoned work stops. The result of an action that finishes after its attempt was
+   * abandoned is dropped, never journaled.
    */
-  run<T>(name: string, action: () => T | Promise<T>, retry?: RetryPolicy): Promise<T>;
+  run<T>(name: string, action: (signal: AbortSignal) => T | Promise<T>, retry?: RetryPolicy): Promise<T>;
 }
 
 /** Read-only view of an object's state (shared handlers). */

@@ -1,5 +1,6 @@
 import type { ObjectContext, ServiceContext, SharedObjectContext, StateShape, UntypedState } from "./context.js";
-import type { RetryPolicy } from "./retry.js";
+import { ConfigurationError } from "./errors.js";
+import { DEFAULT_INVOCATION_RETRY, resolveRetryPolicy, validateAttemptTimeout, type RetryPolicy } from "./retry.js";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -25,16 +26,31 @@ export interface StateType<S extends StateShape> {
   readonly __state?: S;
 }
 
-export interface HandlerOptions {
+/** Options of one handler, in a definition's `options.handlers.<name>`; they override the definition's. */
+export interface PerHandlerOptions {
+  /** Longest one attempt of this handler may run (see HandlerOptions.attemptTimeoutMs). */
+  attemptTimeoutMs?: number;
+}
+
+/** Options of an object or service definition, for all of its handlers. */
+export interface HandlerOptions<H = Record<string, unknown>> {
   /** Retries of the whole invocation after a retryable failure. */
   retry?: RetryPolicy;
+  /**
+   * Longest one attempt may run, ms. A longer attempt is abandoned (its context dies and the
+   * AbortSignal of its ctx.run actions aborts) and fails with the retryable `attempt_timeout`,
+   * so it goes through `retry`. Default: the runtime's `attemptTimeoutMs` (5 minutes).
+   */
+  attemptTimeoutMs?: number;
+  /** Per-handler overrides, by handler name: `handlers: { export: { attemptTimeoutMs: 600_000 } }`. */
+  handlers?: { [K in keyof H & string]?: PerHandlerOptions };
 }
 
 export interface ObjectDefinition<N extends string = string, S extends StateShape = any, H extends ObjectHandlers<S> = any> {
   readonly kind: "object";
   readonly name: N;
   readonly handlers: H;
-  readonly options: HandlerOptions;
+  readonly options: HandlerOptions<H>;
   readonly __state?: S;
 }
 
@@ -42,7 +58,7 @@ export interface ServiceDefinition<N extends string = string, H extends ServiceH
   readonly kind: "service";
   readonly name: N;
   readonly handlers: H;
-  readonly options: HandlerOptions;
+  readonly options: HandlerOptions<H>;
 }
 
 export type Definition = ObjectDefinition | ServiceDefinition;
@@ -63,6 +79,28 @@ function checkNames(kind: string, name: string, handlers: Record<string, unknown
   }
 }
 
+/** Checks a definition's options at definition time, so a bad policy never reaches a running partition. */
+function checkOptions(kind: string, name: string, handlers: Record<string, unknown>, options: HandlerOptions): void {
+  resolveRetryPolicy(options.retry, DEFAULT_INVOCATION_RETRY, `${kind} ${name} options.retry`);
+  if (options.attemptTimeoutMs !== undefined) validateAttemptTimeout(options.attemptTimeoutMs, `${kind} ${name} options.attemptTimeoutMs`);
+  for (const [handler, own] of Object.entries(options.handlers ?? {})) {
+    if (!Object.hasOwn(handlers, handler)) {
+      throw new ConfigurationError(`${kind} ${name} options.handlers names "${handler}", which is not one of its handlers (${Object.keys(handlers).join(", ")})`);
+    }
+    const timeout = own?.attemptTimeoutMs;
+    if (timeout !== undefined) validateAttemptTimeout(timeout, `${kind} ${name} options.handlers.${handler}.attemptTimeoutMs`);
+  }
+}
+
+/**
+ * The attempt timeout a handler declares: its own, else its definition's; undefined when
+ * neither sets one (the runtime's default applies).
+ */
+export function declaredAttemptTimeout(def: Definition, handler: string): number | undefined {
+  const own: PerHandlerOptions | undefined = def.options.handlers?.[handler];
+  return own?.attemptTimeoutMs ?? def.options.attemptTimeoutMs;
+}
+
 export function isShared(value: unknown): value is SharedHandler<unknown> {
   return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "shared";
 }
@@ -80,9 +118,10 @@ export function object<const N extends string, H extends ObjectHandlers<S>, S ex
   name: N;
   state?: StateType<S>;
   handlers: H;
-  options?: HandlerOptions;
+  options?: HandlerOptions<H>;
 }): ObjectDefinition<N, S, H> {
   checkNames("object", def.name, def.handlers);
+  checkOptions("object", def.name, def.handlers, def.options ?? {});
   return Object.freeze({ kind: "object", name: def.name, handlers: def.handlers, options: def.options ?? {} });
 }
 
@@ -90,9 +129,10 @@ export function object<const N extends string, H extends ObjectHandlers<S>, S ex
 export function service<const N extends string, H extends ServiceHandlers>(def: {
   name: N;
   handlers: H;
-  options?: HandlerOptions;
+  options?: HandlerOptions<H>;
 }): ServiceDefinition<N, H> {
   checkNames("service", def.name, def.handlers);
+  checkOptions("service", def.name, def.handlers, def.options ?? {});
   return Object.freeze({ kind: "service", name: def.name, handlers: def.handlers, options: def.options ?? {} });
 }
 

@@ -61,6 +61,50 @@ export class SerializationError extends KvoError {
   }
 }
 
+/**
+ * An attempt ran longer than its attempt timeout (runtime `attemptTimeoutMs`, a definition's
+ * `options.attemptTimeoutMs` or `options.handlers.<name>.attemptTimeoutMs`). Retryable: the
+ * attempt is abandoned (its context is dead, the AbortSignal of its ctx.run actions aborted)
+ * and the invocation goes through its retry policy like after any retryable failure.
+ */
+export class AttemptTimeoutError extends KvoError {
+  constructor(
+    where: string,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `${where} did not finish within its attempt timeout of ${timeoutMs} ms; the attempt was abandoned and will be retried ` +
+        `by the retry policy. If it legitimately takes longer, raise attemptTimeoutMs (createRuntime, the definition's options, ` +
+        `or options.handlers.<name>); if it hangs, pass the AbortSignal that ctx.run hands its action to fetch() and the like.`,
+      { code: "attempt_timeout", retryable: true },
+    );
+  }
+}
+
+/**
+ * The invocation was cancelled (runtime.cancel(), client.cancel() or a `kvo-cancel` record).
+ * Terminal: its state writes are discarded and the next invocation of its key starts.
+ */
+export class CancelledError extends KvoError {
+  constructor(message: string) {
+    super(message, { code: "cancelled", retryable: false });
+  }
+}
+
+/**
+ * The partition running an attempt was closed (revoked, fenced or the runtime is stopping).
+ * The abort reason handed to ctx.run actions then; the invocation resumes from its journal
+ * wherever the partition is restored.
+ */
+export class PartitionClosedError extends KvoError {
+  constructor(partition: number) {
+    super(`partition ${partition} was closed (revoked, fenced or the runtime is stopping); the attempt was abandoned and resumes where the partition is restored`, {
+      code: "partition_closed",
+      retryable: true,
+    });
+  }
+}
+
 /** Wraps anything thrown that is not a KvoError. Unknown failures are retryable. */
 export class UnknownError extends KvoError {
   constructor(message: string, options: { cause?: unknown } = {}) {

@@ -8,6 +8,8 @@ export const H = {
   replyTo: "kvo-reply-to",
   correlationId: "kvo-correlation-id",
   invocationId: "kvo-invocation-id",
+  /** On a record of `<app>.invocations`: cancel the in-flight invocation with this id. */
+  cancel: "kvo-cancel",
   status: "kvo-status",
   errorCode: "kvo-error-code",
   errorMessage: "kvo-error-message",
@@ -16,6 +18,8 @@ export const H = {
   dlqSourceOffset: "kvo-dlq-source-offset",
   /** On a DLQ copy whose value was left out because it is too large: the value's size. */
   dlqValueOmittedBytes: "kvo-dlq-value-omitted-bytes",
+  /** On a DLQ copy too large even without its value: the original's own headers (and a huge key) were left out. */
+  dlqHeadersOmitted: "kvo-dlq-headers-omitted",
 } as const;
 
 export const KVO_HEADER_PREFIX = "kvo-";
