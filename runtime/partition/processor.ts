@@ -3,7 +3,7 @@ import { AttemptTimeoutError, CancelledError, KvoError, PartitionClosedError, to
 import { backoffDelay, DEFAULT_ATTEMPT_TIMEOUT_MS } from "../../sdk/retry.js";
 import { encodeChangelogKey } from "../codec/changelog_key.js";
 import { decodeJson, encodeJson } from "../codec/json_payload.js";
-import { codecs, type FailureRecord, type InvocationRecord, type JournalEntryRecord, type OutcomeRecord, type ReplyTarget } from "../codec/records.js";
+import { codecs, type FailureRecord, type InvocationRecord, type JournalEntryRecord, type ReplyTarget } from "../codec/records.js";
 import type { CommitSink } from "../commit/sink.js";
 import { BadInvocationError, isRejected, parseInvocation, replyRecord } from "../invocation/envelope.js";
 import type { ReplyTopicStatus } from "../invocation/reply_topics.js";
@@ -15,6 +15,7 @@ import type { Registry } from "../registry.js";
 import type { Clock, Logger } from "../support.js";
 import { AttemptControl } from "./attempt_control.js";
 import { RecordTooLargeError } from "./limits.js";
+import { OutcomeCache } from "./outcome_cache.js";
 import { capMessage, failureOf, fittedDlqRecord, RECORD_ENVELOPE_BYTES } from "./record_limits.js";
 import { objectId, PartitionState } from "./state.js";
 import { RateLimitedWarn } from "../rate_limited_warn.js";
@@ -95,8 +96,7 @@ export class PartitionProcessor {
   private readonly pausedFor = new Set<string>();
   /** Bytes of the invocation records of `active` (inputs, headers, reply targets). */
   private inFlightBytes = 0;
-  /** Bytes of the outcomes kept in state.outcomes (see outcomeSize). */
-  private outcomeBytes = 0;
+  private readonly outcomes: OutcomeCache;
   private readonly rejectedLog: RateLimitedWarn;
   private nextOffset: bigint;
   private sweepTimer: ReturnType<Clock["setTimeout"]> | null = null;
@@ -106,7 +106,7 @@ export class PartitionProcessor {
     readonly state: PartitionState,
   ) {
     this.nextOffset = c.nextOffset;
-    for (const outcome of state.outcomes.values()) this.outcomeBytes += outcomeSize(outcome);
+    this.outcomes = new OutcomeCache(state.outcomes, { retentionMs: c.idempotencyRetentionMs, maxOutcomes: c.maxOutcomes, maxOutcomeBytes: c.maxOutcomeBytes }, c.partition, c.sink);
     this.rejectedLog = new RateLimitedWarn(c.logger, c.clock, `rejected records of partition ${c.partition}`);
   }
 
@@ -183,7 +183,7 @@ export class PartitionProcessor {
       }
       return;
     }
-    const done = this.state.outcomes.get(parsed.id);
+    const done = this.outcomes.get(parsed.id);
     if (done) {
       if (parsed.replyTo) this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, done.value, done.failure));
       return;
@@ -454,11 +454,7 @@ export class PartitionProcessor {
     this.c.sink.putChangelog(p, encodeChangelogKey({ type: "inv", id: record.id }), null);
     if (hadJournal) this.c.sink.putChangelog(p, encodeChangelogKey({ type: "jnl", id: record.id }), null);
     if (record.idempotencyKey !== null) {
-      const outcome = { invocationId: record.id, value: output, failure, completedAt: this.c.clock.now() };
-      this.state.outcomes.set(record.id, outcome);
-      this.outcomeBytes += outcomeSize(outcome);
-      this.c.sink.putChangelog(p, encodeChangelogKey({ type: "out", id: record.id }), codecs.outcome.encode(outcome));
-      this.evictOutcomes();
+      this.outcomes.add({ invocationId: record.id, value: output, failure, completedAt: this.c.clock.now() });
     }
     for (const to of record.replyTo) this.c.sink.emit(replyRecord(to, record.id, output, failure));
     if (failure) this.c.logger.warn(`${describe(record)} failed: ${failure.code}: ${failure.message}`);
@@ -513,35 +509,13 @@ export class PartitionProcessor {
     }
   }
 
-  /**
-   * Keeps at most maxOutcomes outcomes and maxOutcomeBytes bytes of them: the oldest go first
-   * (Map order is completion order), tombstoned like outcomes past their retention. A
-   * duplicate of an evicted one runs again: the documented limit of deduplication.
-   */
-  private evictOutcomes(): void {
-    for (const [id, outcome] of this.state.outcomes) {
-      if (this.state.outcomes.size <= this.c.maxOutcomes && this.outcomeBytes <= this.c.maxOutcomeBytes) return;
-      this.dropOutcome(id, outcome);
-    }
-  }
-
-  private dropOutcome(id: string, outcome: OutcomeRecord): void {
-    this.state.outcomes.delete(id);
-    this.outcomeBytes -= outcomeSize(outcome);
-    this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "out", id }), null);
-  }
-
   /** Drops outcomes older than the idempotency retention (tombstones keep the changelog small). */
   private scheduleSweep(): void {
-    const every = Math.max(1_000, Math.min(60_000, Math.floor(this.c.idempotencyRetentionMs / 4)));
     this.sweepTimer = this.c.clock.setTimeout(() => {
       if (this.closed) return;
-      const cutoff = this.c.clock.now() - this.c.idempotencyRetentionMs;
-      for (const [id, outcome] of this.state.outcomes) {
-        if (outcome.completedAt < cutoff) this.dropOutcome(id, outcome);
-      }
+      this.outcomes.sweep(this.c.clock.now());
       this.scheduleSweep();
-    }, every);
+    }, this.outcomes.sweepEveryMs);
   }
 }
 
@@ -551,10 +525,6 @@ function invocationSize(r: InvocationRecord): number {
   for (const [name, value] of Object.entries(r.headers)) bytes += name.length + value.length;
   for (const to of r.replyTo) bytes += to.topic.length + (to.correlationId?.length ?? 0);
   return bytes;
-}
-
-function outcomeSize(o: OutcomeRecord): number {
-  return 128 + o.invocationId.length + (o.value?.length ?? 0) + (o.failure ? o.failure.message.length + o.failure.code.length : 0);
 }
 
 function sameTarget(a: ReplyTarget, b: ReplyTarget): boolean {
