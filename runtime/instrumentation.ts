@@ -25,7 +25,7 @@ export interface RuntimeEvents {
   /** Partitions were handed back to the group. */
   "partition.revoked": { partitions: number[] };
   /** A commit was refused because this process lost ownership. */
-  fenced: { message: string };
+  fenced: { message: string; origin: "broker" | "local"; brokerCode: number | undefined };
 }
 
 export type RuntimeEventName = keyof RuntimeEvents;

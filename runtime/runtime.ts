@@ -375,7 +375,7 @@ export class Runtime {
    */
   private onFenced(error: FencedError): void {
     this.counters.fenced++;
-    this.events.emit("fenced", { message: error.message });
+    this.events.emit("fenced", { message: error.message, origin: error.origin, brokerCode: error.brokerCode });
     this.logger.warn(`fenced (${error.message}); dropping in-memory work of partitions ${[...this.processors.keys()].join(", ")}`);
     this.dropAllWork();
     if (this.state !== "running") return;

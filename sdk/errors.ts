@@ -49,8 +49,19 @@ export class ConfigurationError extends KvoError {
 
 /** This process lost ownership (group generation moved on); its work is discarded. */
 export class FencedError extends KvoError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
+  /**
+   * Who refused: "broker" when a broker answered the commit with a fencing error (its code in
+   * `brokerCode`), "local" when this process refused it itself (it no longer owns a partition
+   * the commit names, or it learnt earlier that its producer is fenced).
+   */
+  readonly origin: "broker" | "local";
+  /** The Kafka (or librdkafka) error code of a broker refusal. */
+  readonly brokerCode: number | undefined;
+
+  constructor(message: string, options: { cause?: unknown; origin?: "broker" | "local"; brokerCode?: number } = {}) {
     super(message, { code: "fenced", retryable: false, cause: options.cause });
+    this.origin = options.origin ?? "local";
+    this.brokerCode = options.brokerCode;
   }
 }
 

@@ -266,7 +266,7 @@ export class TransactionalProducer {
       return new FencedError(
         `the group coordinator refused this member's offsets (${describe(err)}): its generation of group ` +
           `"${this.o.groupId}" is over; the transaction was aborted`,
-        { cause: err },
+        { cause: err, origin: "broker", brokerCode: asRdError(err).code },
       );
     }
     return new KafkaRetryableError(`commit failed and was aborted: ${describe(err)}`, { cause: err });
@@ -314,7 +314,7 @@ export class TransactionalProducer {
     await this.discard();
     return new FencedError(
       `the transaction outlived transaction.timeout.ms (${age} ms) and ended fenced (${describe(err)}); nothing of it committed`,
-      { cause: err },
+      { cause: err, origin: "broker", brokerCode: asRdError(err).code },
     );
   }
 
@@ -343,7 +343,7 @@ export class TransactionalProducer {
     this.fenced = new FencedError(
       `transactional.id "${this.o.transactionalId}" is in use by a newer producer (${describe(err)}); ` +
         `this process can no longer commit`,
-      { cause: err },
+      { cause: err, origin: "broker", brokerCode: asRdError(err).code },
     );
     void this.discard();
     return this.fenced;
