@@ -224,19 +224,21 @@ export class Runtime {
   private async onRevoked(partitions: number[]): Promise<void> {
     for (const p of partitions) this.assigned.delete(p);
     await Promise.all(partitions.map((p) => this.restoring.get(p)));
-    // Close first: afterwards nothing of these partitions reaches a batch. Then one flush,
-    // while their offsets are still tracked and the generation is still ours, commits every
-    // record they wrote together with the offsets of the inputs it came from.
+    // Close first: afterwards nothing of these partitions reaches a batch. Seal what is open:
+    // it carries every record they wrote with their offsets. Untrack them before waiting, so
+    // batches that other (still owned) partitions fill meanwhile never name them. The flush,
+    // while the generation is still ours, then commits all of it.
     for (const p of partitions) {
       this.processors.get(p)?.close();
       this.processors.delete(p);
     }
-    await this.committer.flush();
+    this.committer.sealOpen();
     for (const p of partitions) {
       this.committer.untrack(p);
       this.pauses.forget(p);
       this.awaitingLookup.delete(p);
     }
+    await this.committer.flush();
     this.logger.info(`released partitions ${partitions.join(", ")}`);
     this.events.emit("partition.revoked", { partitions });
   }

@@ -150,6 +150,15 @@ export class GroupCommitter implements CommitSink {
     if (this.full()) this.seal();
   }
 
+  /**
+   * Seals the open batch now (if it holds anything): batches sealed afterwards no longer name
+   * a partition untracked after this call, while this one still carries its offset.
+   */
+  sealOpen(): void {
+    if (!this.open.empty) this.seal();
+    this.schedule();
+  }
+
   private full(): boolean {
     return this.open.size >= this.limits.maxTransactionRecords || this.open.bytes >= this.limits.maxTransactionBytes;
   }
