@@ -46,7 +46,7 @@ export interface RuntimeOptions {
   maxInFlightPerPartition?: number;
   /** Bytes of in-flight invocation inputs per partition above which its consumption pauses (default 32 MiB). */
   maxInFlightBytesPerPartition?: number;
-  /** Records per Kafka transaction (default 5,000): bounds how long one commit takes. */
+  /** Records per Kafka transaction (default 2,000): bounds how long one commit takes. */
   maxTransactionRecords?: number;
   /** Bytes per Kafka transaction (default 8 MiB; at least maxRecordBytes). */
   maxTransactionBytes?: number;
@@ -118,7 +118,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions): ResolvedRuntimeO
     maxRecordBytes,
     maxInFlightPerPartition: integer("maxInFlightPerPartition", options.maxInFlightPerPartition, 2_000, 1),
     maxInFlightBytesPerPartition: integer("maxInFlightBytesPerPartition", options.maxInFlightBytesPerPartition, 32 * MiB, maxRecordBytes),
-    maxTransactionRecords: integer("maxTransactionRecords", options.maxTransactionRecords, 5_000, 10),
+    maxTransactionRecords: integer("maxTransactionRecords", options.maxTransactionRecords, 2_000, 10),
     maxTransactionBytes,
     maxUncommittedBytes: integer("maxUncommittedBytes", options.maxUncommittedBytes, 64 * MiB, maxTransactionBytes),
     maxReplyTargets: integer("maxReplyTargets", options.maxReplyTargets, 100, 1),

@@ -23,15 +23,7 @@
  * have it) is resumed, not reported: librdkafka resumes it when the call is repeated.
  */
 import type { TransactionBatch } from "../../runtime/log/log.js";
-import {
-  FencedError,
-  KafkaRetryableError,
-  RdCodes,
-  TransportStoppedError,
-  asRdError,
-  classifyTxnError,
-  describe,
-} from "./errors.js";
+import { FencedError, KafkaRetryableError, RdCodes, TransportStoppedError, asRdError, classifyTxnError, describe } from "./errors.js";
 import type { GroupConsumer } from "./group.js";
 import { baseConfig, type ResolvedOptions } from "./options.js";
 import {
@@ -117,7 +109,9 @@ export class TransactionalProducer {
   /** Connects and initialises transactions (fencing any earlier producer of this transactional.id). */
   private producer(): Promise<Producer> {
     if (this.identityInDoubt) {
-      return Promise.reject(new KafkaRetryableError("the producer waits for the identity check of the group re-join after an ambiguous fence"));
+      return Promise.reject(
+        new KafkaRetryableError("the producer waits for the identity check of the group re-join after an ambiguous fence"),
+      );
     }
     if (!this.ready) {
       const attempt = this.open();
@@ -130,24 +124,27 @@ export class TransactionalProducer {
   }
 
   private async open(): Promise<Producer> {
-    const p = newProducer({
-      ...baseConfig(this.o, "producer"),
-      "transactional.id": this.o.transactionalId,
-      "enable.idempotence": true,
-      "transaction.timeout.ms": this.o.transactionTimeoutMs,
-      // commitTransaction flushes; a short linger only groups records produced in one turn
-      "linger.ms": 1,
-      // A transaction that starts right after the previous commit meets CONCURRENT_TRANSACTIONS
-      // until the coordinator has written the markers; librdkafka retries after retry.backoff.ms
-      // (default 100), which would add ~100 ms to such commits. The Java client uses 20.
-      "retry.backoff.ms": 10,
-      "retry.backoff.max.ms": 1000,
-      dr_cb: true,
-      ...this.o.rdkafka,
-    }, {
-      // Kafka's default partitioner (murmur2 of the key), so any Kafka producer agrees on partitions
-      partitioner: "murmur2_random",
-    });
+    const p = newProducer(
+      {
+        ...baseConfig(this.o, "producer"),
+        "transactional.id": this.o.transactionalId,
+        "enable.idempotence": true,
+        "transaction.timeout.ms": this.o.transactionTimeoutMs,
+        // commitTransaction flushes; a short linger only groups records produced in one turn
+        "linger.ms": 1,
+        // A transaction that starts right after the previous commit meets CONCURRENT_TRANSACTIONS
+        // until the coordinator has written the markers; librdkafka retries after retry.backoff.ms
+        // (default 100), which would add ~100 ms to such commits. The Java client uses 20.
+        "retry.backoff.ms": 10,
+        "retry.backoff.max.ms": 1000,
+        dr_cb: true,
+        ...this.o.rdkafka,
+      },
+      {
+        // Kafka's default partitioner (murmur2 of the key), so any Kafka producer agrees on partitions
+        partitioner: "murmur2_random",
+      },
+    );
     p.on("event.error", (err) => this.o.logger.warn(`producer: ${describe(err)}`));
     const deliveries = new Deliveries();
     this.deliveries.set(p, deliveries);
@@ -199,7 +196,8 @@ export class TransactionalProducer {
       throw this.onOpenFailure(err);
     }
     try {
-      for (const r of batch.records) await this.produce(p, r);
+      // synchronous while librdkafka's queue takes records; awaits only when it is full
+      for (const r of batch.records) if (!this.tryProduce(p, r)) await this.produce(p, r);
       const delivered = this.deliveries.get(p)?.settled() ?? Promise.resolve();
       if (batch.offsets.size > 0) {
         const offsets = [...batch.offsets].map(([partition, next]) => ({
@@ -218,21 +216,24 @@ export class TransactionalProducer {
     }
   }
 
-  private async produce(p: Producer, r: TransactionBatch["records"][number]): Promise<void> {
+  /** Produces at once; false when the local queue is full (then produce() waits for room). */
+  private tryProduce(p: Producer, r: TransactionBatch["records"][number]): boolean {
     const headers = r.headers ? Object.entries(r.headers).map(([k, v]) => ({ [k]: v })) : undefined;
-    for (;;) {
-      try {
-        p.produce(r.topic, r.partition ?? null, r.value, r.key ?? undefined, null, undefined, headers);
-        this.deliveries.get(p)?.sent();
-        return;
-      } catch (err) {
-        // the local queue is full: wait for in-flight records to be acknowledged
-        if (asRdError(err).code === RdCodes.ERR__QUEUE_FULL && !this.stopped) {
-          await sleep(5);
-          continue;
-        }
-        throw err;
-      }
+    try {
+      p.produce(r.topic, r.partition ?? null, r.value, r.key ?? undefined, null, undefined, headers);
+    } catch (err) {
+      if (asRdError(err).code === RdCodes.ERR__QUEUE_FULL) return false;
+      throw err;
+    }
+    this.deliveries.get(p)?.sent();
+    return true;
+  }
+
+  /** Produces, waiting while librdkafka's local queue is full for in-flight records to be acknowledged. */
+  private async produce(p: Producer, r: TransactionBatch["records"][number]): Promise<void> {
+    while (!this.tryProduce(p, r)) {
+      if (this.stopped) throw new TransportStoppedError("produce");
+      await sleep(5);
     }
   }
 

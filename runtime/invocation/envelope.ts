@@ -13,6 +13,8 @@ import { isValidTopicName, type ReplyTopicStatus } from "./reply_topics.js";
  */
 export type ParsedInvocation = Pick<InvocationRecord, "id" | "target" | "key" | "handler" | "input" | "headers" | "idempotencyKey"> & {
   replyTo: ReplyTarget | null;
+  /** The input decoded while checking it (so the first attempt need not decode it again). */
+  decodedInput: unknown;
 };
 
 /** Bad input: the reason, and where to send the failure if the record named a reply topic. */
@@ -144,8 +146,9 @@ export function parseInvocation(
   if (!Object.hasOwn(def.handlers, handler)) {
     return reject("unknown_handler", `${at}: ${target} has no handler "${handler}" (known: ${Object.keys(def.handlers).join(", ")}).`);
   }
+  let decodedInput: unknown;
   try {
-    decodeJson(record.value, `input of ${target}.${handler}`);
+    decodedInput = decodeJson(record.value, `input of ${target}.${handler}`);
   } catch (e) {
     return reject("invalid_input", `${at}: ${(e as Error).message}. The record value must be JSON (or empty for no input).`);
   }
@@ -171,6 +174,7 @@ export function parseInvocation(
     key,
     handler,
     input: record.value && record.value.length > 0 ? record.value : null,
+    decodedInput,
     headers: userHeaders,
     replyTo,
     idempotencyKey,

@@ -34,17 +34,27 @@ export interface ContextOptions {
   sleep: (ms: number) => Promise<void>;
   now: () => number;
   /**
-   * The attempt's abort signal, handed to ctx.run actions. Its abort (timeout, cancellation,
-   * partition closed) abandons the context at once: nothing the attempt does afterwards
-   * reaches the journal.
+   * The attempt's abort switch. Its abort (timeout, cancellation, partition closed) abandons
+   * the context at once: nothing the attempt does afterwards reaches the journal. Its signal
+   * is handed to ctx.run actions.
    */
-  signal?: AbortSignal;
+  abort?: AttemptAbort;
   /**
    * Throws when a state value could not be written (too large for one record). Checked at
    * ctx.set: the value is written only with the outcome, too late to fail the call.
    */
   checkStateValue?: (name: string, bytes: Buffer) => void;
 }
+
+/** The abort switch of an attempt, as a context sees it (see partition/attempt_control.ts). */
+export interface AttemptAbort {
+  readonly signal: AbortSignal;
+  readonly aborted: boolean;
+  /** Runs the listener once on abort (at once when already aborted). */
+  onAbort(listener: () => void): void;
+}
+
+const NEVER_ABORTED = new AbortController().signal;
 
 /**
  * The handler context of one attempt. Actions are matched against the journal by index:
@@ -53,19 +63,25 @@ export interface ContextOptions {
  * settle, so user code cannot act on a superseded attempt.
  */
 export class ContextImpl implements ObjectContext {
-  readonly rand: DeterministicRandom;
   readonly date: DurableDate;
   private cursor = 0;
   private divergence: NonDeterminismError | null = null;
   private ended = false;
-  private readonly signal: AbortSignal;
+  private random: DeterministicRandom | null = null;
 
   constructor(private readonly o: ContextOptions) {
-    this.rand = seededRandom(o.request.id);
     this.date = { now: () => this.durableNow() };
-    this.signal = o.signal ?? new AbortController().signal;
-    if (this.signal.aborted) this.abandon();
-    else this.signal.addEventListener("abort", () => this.abandon(), { once: true });
+    o.abort?.onAbort(() => this.abandon());
+  }
+
+  /** Seeded from the invocation id (a SHA-256): made on first use, most handlers never use it. */
+  get rand(): DeterministicRandom {
+    return (this.random ??= seededRandom(this.o.request.id));
+  }
+
+  /** What ctx.run actions get: the attempt's signal (made on first use), or one never aborted. */
+  private get signal(): AbortSignal {
+    return this.o.abort?.signal ?? NEVER_ABORTED;
   }
 
   get key(): string {

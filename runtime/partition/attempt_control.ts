@@ -1,18 +1,24 @@
 import type { KvoError } from "../../sdk/errors.js";
+import type { AttemptAbort } from "../journal/context_impl.js";
 import type { Clock } from "../support.js";
 
 /**
  * The deadline and abort switch of one running attempt.
  *
- * `signal` goes to the attempt's context (which dies when it aborts) and to its ctx.run
- * actions; `interrupted` rejects with the abort reason, so the processor can race it against
- * the handler and move on while a hung handler never settles. The deadline timer runs on the
+ * The attempt's context subscribes to the abort (it dies with it); `signal`, a real
+ * AbortSignal for ctx.run actions (fetch() and the like), is made only when an action asks for
+ * it: most attempts never need one, and creating one per attempt is measurable on a backlog.
+ * `interrupted` rejects with the abort reason, so the processor can race it against the
+ * handler and move on while a hung handler never settles. The deadline timer runs on the
  * injected clock and is cleared by `settle()` once the attempt is over.
  */
-export class AttemptControl {
+export class AttemptControl implements AttemptAbort {
   readonly startedAt: number;
   readonly interrupted: Promise<never>;
-  private readonly controller = new AbortController();
+  private reason: KvoError | null = null;
+  private rejectInterrupted!: (reason: KvoError) => void;
+  private readonly listeners: Array<() => void> = [];
+  private controller: AbortController | null = null;
   private timer: unknown;
 
   constructor(
@@ -21,9 +27,7 @@ export class AttemptControl {
     timeoutError: () => KvoError,
   ) {
     this.startedAt = clock.now();
-    this.interrupted = new Promise<never>((_, reject) => {
-      this.controller.signal.addEventListener("abort", () => reject(this.controller.signal.reason as KvoError), { once: true });
-    });
+    this.interrupted = new Promise<never>((_, reject) => (this.rejectInterrupted = reject));
     // An abort after the attempt settled has nobody racing it: never an unhandled rejection.
     this.interrupted.catch(() => undefined);
     this.timer = clock.setTimeout(() => {
@@ -33,17 +37,30 @@ export class AttemptControl {
   }
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.reason) this.controller.abort(this.reason);
+    }
     return this.controller.signal;
   }
 
   get aborted(): boolean {
-    return this.controller.signal.aborted;
+    return this.reason !== null;
+  }
+
+  onAbort(listener: () => void): void {
+    if (this.reason) listener();
+    else this.listeners.push(listener);
   }
 
   /** Aborts the attempt with `reason` (the first reason wins). */
   abort(reason: KvoError): void {
     this.settle();
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.reason) return;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    for (const listener of this.listeners.splice(0)) listener();
+    this.rejectInterrupted(reason);
   }
 
   /** The attempt is over: its deadline no longer matters. */

@@ -79,7 +79,11 @@ interface Active {
   ended: boolean;
   /** Counted in inFlightBytes while active. */
   bytes: number;
+  /** The input decoded at ingest, for the first attempt only (NOT_DECODED otherwise). */
+  decodedInput: unknown;
 }
+
+const NOT_DECODED: unique symbol = Symbol("not decoded");
 
 /**
  * Owns one input partition: turns invocation records into running handlers, keeps exclusive
@@ -214,7 +218,9 @@ export class PartitionProcessor {
     }
     this.state.invocations.set(inv.id, inv);
     this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: inv.id }), encoded);
-    this.schedule(this.track(inv, resolved.mode, []));
+    const active = this.track(inv, resolved.mode, []);
+    active.decodedInput = parsed.decodedInput;
+    this.schedule(active);
     this.updateBackpressure();
   }
 
@@ -229,7 +235,7 @@ export class PartitionProcessor {
   // ---- scheduling --------------------------------------------------------------------------
 
   private track(record: InvocationRecord, mode: HandlerMode, journal: JournalEntryRecord[]): Active {
-    const active: Active = { record, mode, journal: this.newJournal(record.id, journal), retryTimer: null, running: null, firstStartedAt: null, ended: false, bytes: invocationSize(record) };
+    const active: Active = { record, mode, journal: this.newJournal(record.id, journal), retryTimer: null, running: null, firstStartedAt: null, ended: false, bytes: invocationSize(record), decodedInput: NOT_DECODED };
     this.active.set(record.id, active);
     this.inFlightBytes += active.bytes;
     return active;
@@ -313,7 +319,7 @@ export class PartitionProcessor {
           }, ms);
         }),
       now: () => this.c.clock.now(),
-      signal: control.signal,
+      abort: control,
       checkStateValue: (name, bytes) => {
         // the state record wraps the value in a version byte and a small Avro header
         const limit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
@@ -324,7 +330,10 @@ export class PartitionProcessor {
     let output: Buffer | null = null;
     let error: KvoError | null = null;
     try {
-      const input = decodeJson(record.input, `input of ${record.target}.${record.handler}`);
+      // The first attempt gets the input decoded at ingest; later ones decode the bytes again
+      // (a handler may have mutated the object it got).
+      const input = active.decodedInput !== NOT_DECODED ? active.decodedInput : decodeJson(record.input, `input of ${record.target}.${record.handler}`);
+      active.decodedInput = NOT_DECODED;
       // A hung handler never settles: racing the attempt's interruption (timeout, cancel,
       // close) is what lets its key move on anyway. Its context dies with the abort.
       const value = await Promise.race([resolved.fn(ctx, input), control.interrupted]);
