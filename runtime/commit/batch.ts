@@ -53,6 +53,15 @@ export class Batch {
     this.bytes += recordBytes(record);
   }
 
+  /** Removes a changelog write of this batch; false when the batch holds none for the slot. */
+  retract(slot: string): boolean {
+    const previous = this.changelog.get(slot);
+    if (!previous) return false;
+    this.bytes -= recordBytes(previous);
+    this.changelog.delete(slot);
+    return true;
+  }
+
   emit(record: OutboundRecord): void {
     this.others.push(record);
     this.bytes += recordBytes(record);

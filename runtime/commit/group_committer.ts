@@ -2,7 +2,7 @@ import { FencedError, KvoError, toKvoError } from "../../sdk/errors.js";
 import type { LogTransport, OutboundRecord } from "../log/log.js";
 import type { Clock, Logger } from "../support.js";
 import { Batch } from "./batch.js";
-import type { CommitSink } from "./sink.js";
+import type { BatchToken, CommitSink } from "./sink.js";
 
 export interface CommitStats {
   commits: number;
@@ -94,10 +94,16 @@ export class GroupCommitter implements CommitSink {
     return bytes;
   }
 
-  putChangelog(partition: number, key: string, value: Buffer | null): void {
-    if (this.stopped) return;
-    this.open.putChangelog(`${partition}\0${key}`, { topic: this.changelogTopic, partition, key: Buffer.from(key), value });
+  putChangelog(partition: number, key: string, value: Buffer | null): BatchToken {
+    const batch = this.open;
+    if (this.stopped) return batch;
+    batch.putChangelog(`${partition}\0${key}`, { topic: this.changelogTopic, partition, key: Buffer.from(key), value });
     this.written();
+    return batch;
+  }
+
+  retract(partition: number, key: string, token: BatchToken): boolean {
+    return token === this.open && this.open.retract(`${partition}\0${key}`);
   }
 
   emit(record: OutboundRecord): void {

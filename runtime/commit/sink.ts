@@ -1,13 +1,25 @@
 import type { OutboundRecord } from "../log/log.js";
 
+/** Names the batch a write joined (see CommitSink.retract). */
+export type BatchToken = object;
+
 /**
  * Where partition processors put their effects. Writes join the pending batch of the group
  * committer; `durable()` resolves when everything written so far is committed. After this
  * process is fenced the promise never settles: the superseded work simply stops.
  */
 export interface CommitSink {
-  /** Changelog record for this partition; within one batch the last write of a key wins. */
-  putChangelog(partition: number, key: string, value: Buffer | null): void;
+  /**
+   * Changelog record for this partition; within one batch the last write of a key wins.
+   * Returns the batch it joined (an opaque token for `retract`).
+   */
+  putChangelog(partition: number, key: string, value: Buffer | null): BatchToken;
+  /**
+   * Takes a changelog write back out of the batch `token` names if that batch is still open
+   * (not sealed): returns false, changing nothing, otherwise. For a key that was written only
+   * in that open batch, retracting is the same as writing a tombstone, one record cheaper.
+   */
+  retract(partition: number, key: string, token: BatchToken): boolean;
   /** Any other record: replies, DLQ, outgoing invocations. */
   emit(record: OutboundRecord): void;
   /** The next input offset of a partition whose records are all accounted for in the batch. */

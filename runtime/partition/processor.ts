@@ -4,7 +4,7 @@ import { backoffDelay, DEFAULT_ATTEMPT_TIMEOUT_MS } from "../../sdk/retry.js";
 import { encodeChangelogKey } from "../codec/changelog_key.js";
 import { decodeJson, encodeJson } from "../codec/json_payload.js";
 import { codecs, type FailureRecord, type InvocationRecord, type JournalEntryRecord, type ReplyTarget } from "../codec/records.js";
-import type { CommitSink } from "../commit/sink.js";
+import type { BatchToken, CommitSink } from "../commit/sink.js";
 import { BadInvocationError, isRejected, parseInvocation, replyRecord } from "../invocation/envelope.js";
 import type { ReplyTopicStatus } from "../invocation/reply_topics.js";
 import { parseCancelRequest, type CancelRequest } from "../invocation/cancel_request.js";
@@ -81,6 +81,11 @@ interface Active {
   bytes: number;
   /** The input decoded at ingest, for the first attempt only (NOT_DECODED otherwise). */
   decodedInput: unknown;
+  /**
+   * The batch holding every write of this invocation's `inv` record, while that is one batch;
+   * null once it was written in another (or restored: written in an earlier life).
+   */
+  invWrittenOnlyIn: BatchToken | null;
 }
 
 const NOT_DECODED: unique symbol = Symbol("not decoded");
@@ -183,7 +188,7 @@ export class PartitionProcessor {
           this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, null, { code: "too_many_callers", message: `invocation ${parsed.id} cannot record another caller within maxRecordBytes; it is still running: send the request again later to get its outcome.` }));
           return;
         }
-        this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: running.record.id }), encoded);
+        this.noteInvocationWrite(running, this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: running.record.id }), encoded));
       }
       return;
     }
@@ -217,8 +222,9 @@ export class PartitionProcessor {
       return;
     }
     this.state.invocations.set(inv.id, inv);
-    this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: inv.id }), encoded);
+    const written = this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: inv.id }), encoded);
     const active = this.track(inv, resolved.mode, []);
+    active.invWrittenOnlyIn = written;
     active.decodedInput = parsed.decodedInput;
     this.schedule(active);
     this.updateBackpressure();
@@ -235,7 +241,7 @@ export class PartitionProcessor {
   // ---- scheduling --------------------------------------------------------------------------
 
   private track(record: InvocationRecord, mode: HandlerMode, journal: JournalEntryRecord[]): Active {
-    const active: Active = { record, mode, journal: this.newJournal(record.id, journal), retryTimer: null, running: null, firstStartedAt: null, ended: false, bytes: invocationSize(record), decodedInput: NOT_DECODED };
+    const active: Active = { record, mode, journal: this.newJournal(record.id, journal), retryTimer: null, running: null, firstStartedAt: null, ended: false, bytes: invocationSize(record), decodedInput: NOT_DECODED, invWrittenOnlyIn: null };
     this.active.set(record.id, active);
     this.inFlightBytes += active.bytes;
     return active;
@@ -365,7 +371,7 @@ export class PartitionProcessor {
       active.journal.abandonOpenSlots();
       record.attempt += 1;
       record.lastError = failure;
-      this.putInvocation(record);
+      this.putInvocation(active);
       active.retryTimer = this.c.clock.setTimeout(() => {
         active.retryTimer = null;
         void this.attempt(active);
@@ -460,7 +466,9 @@ export class PartitionProcessor {
     this.state.invocations.delete(record.id);
     // A journal is written only once it holds a step; most state-only invocations never have one.
     const hadJournal = this.state.journals.delete(record.id);
-    this.c.sink.putChangelog(p, encodeChangelogKey({ type: "inv", id: record.id }), null);
+    // An invocation that ends in the batch that accepted it needs no `inv` record at all.
+    const invKey = encodeChangelogKey({ type: "inv", id: record.id });
+    if (!active.invWrittenOnlyIn || !this.c.sink.retract(p, invKey, active.invWrittenOnlyIn)) this.c.sink.putChangelog(p, invKey, null);
     if (hadJournal) this.c.sink.putChangelog(p, encodeChangelogKey({ type: "jnl", id: record.id }), null);
     if (record.idempotencyKey !== null) {
       this.outcomes.add({ invocationId: record.id, value: output, failure, completedAt: this.c.clock.now() });
@@ -497,9 +505,15 @@ export class PartitionProcessor {
     if (names && names.size === 0) this.state.objects.delete(id);
   }
 
-  private putInvocation(record: InvocationRecord): void {
+  private putInvocation(active: Active): void {
     if (this.closed) return;
-    this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: record.id }), codecs.invocation.encode(record));
+    const { record } = active;
+    this.noteInvocationWrite(active, this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: record.id }), codecs.invocation.encode(record)));
+  }
+
+  /** A rewrite of the `inv` record in another batch than the first write: it can no longer be retracted. */
+  private noteInvocationWrite(active: Active, batch: BatchToken): void {
+    if (active.invWrittenOnlyIn !== batch) active.invWrittenOnlyIn = null;
   }
 
   /** Pauses consumption at a limit, resumes below half of it (hysteresis: no flapping). */

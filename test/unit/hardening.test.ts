@@ -222,6 +222,21 @@ describe("bounded transactions and memory", () => {
     await app.runtime.stop();
   });
 
+  it("writes no `inv` record for an invocation that ends in the batch that accepted it", async () => {
+    const app = new MemoryApp({ objects: [counter] });
+    await app.start();
+    const corrs = Array.from({ length: 5 }, (_, i) => app.send(`Ledger/q${i}`, "add", 1));
+    await waitFor(() => app.replies().length === 5, "five replies");
+    // a step makes the invocation outlive its batch: its `inv` record must be written (and tombstoned)
+    const slow = app.send("Ledger/q9", "slow");
+    await app.reply(slow);
+    const keys = app.log.partitions("m.changelog").flat().map((r) => (JSON.parse(r.key!.toString()) as string[])[0]);
+    expect(keys.filter((k) => k === "st")).toHaveLength(5);
+    expect(keys.filter((k) => k === "inv")).toHaveLength(2); // the slow one's record and its tombstone
+    expect(corrs).toHaveLength(5);
+    await app.runtime.stop();
+  });
+
   it("pauses consumption while uncommitted bytes exceed the budget, and goes on after", async () => {
     const app = new MemoryApp({ objects: [counter] }, { maxRecordBytes: 131_072, maxTransactionBytes: 262_144, maxUncommittedBytes: 262_144 });
     await app.start();
