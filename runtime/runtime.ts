@@ -334,6 +334,7 @@ export class Runtime {
           maxRecordBytes: this.options.maxRecordBytes,
           attemptTimeoutMs: this.options.attemptTimeoutMs,
           replyTopicStatus: (topic) => this.replyTopics.status(topic),
+          lookUpTopics: (topics) => this.replyTopics.refresh(topics),
           onBackpressure: (reason, paused) => this.pauses.set(partition, reason, paused),
           onCompleted: (inv, failure) => {
             if (failure) this.counters.failed++;

@@ -68,13 +68,51 @@ export interface SharedObjectContext<S extends StateShape = UntypedState> extend
   stateKeys(): Promise<string[]>;
 }
 
+/**
+ * How ctx.emit encodes a record's value: "json" (default) JSON text; "string" a string as
+ * UTF-8; "bytes" a Buffer or Uint8Array as is. In "string" and "bytes", a null value writes a
+ * tombstone (a record without value); in "json" it writes the JSON text `null`.
+ */
+export type EmitFormat = "json" | "string" | "bytes";
+
+/** A record for ctx.emit. Records with the same key go to the same partition (Kafka's murmur2). */
+export interface EmitRecord {
+  /** Record key (UTF-8 for a string); null or absent: no key, Kafka picks the partition. */
+  key?: string | Buffer | Uint8Array | null;
+  value: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface EmitOptions {
+  format?: EmitFormat;
+}
+
+/** Handlers that may write records to other topics (exclusive handlers and services). */
+export interface EmittingContext {
+  /**
+   * Writes a record to `topic` in the transaction that completes this invocation, together
+   * with its state changes and outcome: read_committed consumers see it exactly once, and only
+   * if the invocation succeeds (a failed invocation's records are never visible; of a retried
+   * invocation, only the records of the attempt that succeeded are). Nothing is written
+   * before the invocation completes.
+   *
+   * Throws at the call (a non-retryable error) for a record that could never be written: codes
+   * `invalid_emit_topic`, `reserved_emit_topic` (the app's own topics, `__*` topics),
+   * `invalid_emit` (a value of the wrong type for the format), `record_too_large` (key,
+   * value and headers above maxRecordBytes), `too_many_emits` (more than 1,000 records or
+   * 8 MiB in one invocation). A topic that does not exist fails the invocation when it
+   * completes, with `unknown_emit_topic`: create output topics beforehand.
+   */
+  emit(topic: string, record: EmitRecord, options?: EmitOptions): void;
+}
+
 /** Exclusive handlers: one at a time per key, in arrival order; may change state. */
-export interface ObjectContext<S extends StateShape = UntypedState> extends SharedObjectContext<S> {
+export interface ObjectContext<S extends StateShape = UntypedState> extends SharedObjectContext<S>, EmittingContext {
   set<K extends StateName<S>>(name: K, value: S[K]): void;
   set<T>(name: FreeName<S>, value: T): void;
   clear(name: StateName<S>): void;
   clearAll(): void;
 }
 
-/** Keyless service handlers: no state. */
-export type ServiceContext = BaseContext;
+/** Keyless service handlers: no state; may emit records. */
+export interface ServiceContext extends BaseContext, EmittingContext {}

@@ -28,7 +28,7 @@ export interface ReplyTopicsOptions {
 }
 
 /**
- * Which reply topics exist. A reply to a missing topic would make every transaction that
+ * Which reply topics (and emit targets) exist. A reply to a missing topic would make every transaction that
  * carries it fail (and, retried, stall the whole process), so invocations naming one are
  * rejected to the DLQ instead. Answers expire (existing ones after `existingTtlMs`, missing
  * ones after `missingTtlMs`) and the cache holds at most `maxEntries` topics, so memory does
@@ -88,7 +88,7 @@ export class ReplyTopics {
         }
         return;
       } catch (e) {
-        this.logger.warn(`looking up reply topics ${topics.join(", ")} failed (attempt ${attempt}): ${(e as Error).message}; retrying`);
+        this.logger.warn(`looking up topics ${topics.join(", ")} (reply or emit targets) failed (attempt ${attempt}): ${(e as Error).message}; retrying`);
         await new Promise((r) => this.clock.setTimeout(() => r(undefined), Math.min(5_000, 100 * 2 ** attempt)));
       }
     }

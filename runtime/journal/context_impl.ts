@@ -1,8 +1,11 @@
-import type { DeterministicRandom, DurableDate, InvocationRequest, ObjectContext } from "../../sdk/context.js";
+import type { DeterministicRandom, DurableDate, EmitOptions, EmitRecord, InvocationRequest, ObjectContext } from "../../sdk/context.js";
 import { KvoError, NonDeterminismError, SharedHandlerWriteError, TerminalError, toKvoError } from "../../sdk/errors.js";
 import { backoffDelay, DEFAULT_RUN_RETRY, resolveRetryPolicy, type RetryPolicy } from "../../sdk/retry.js";
 import type { JournalEntryRecord, JournalKind } from "../codec/records.js";
+import { encodeEmit, MAX_EMITS_PER_INVOCATION, type EmitPolicy } from "../egress/emit.js";
+import type { OutboundRecord } from "../log/log.js";
 import { decodeJson, encodeJson } from "../codec/json_payload.js";
+import { recordBytes } from "../commit/batch.js";
 import type { Journal } from "./journal.js";
 import { seededRandom } from "./rand.js";
 
@@ -20,6 +23,13 @@ export class StateOverlay {
   /** name → new value, or null when cleared. */
   readonly writes = new Map<string, Buffer | null>();
   clearedAll = false;
+  /**
+   * Records of ctx.emit, in call order; written with the outcome when the invocation succeeds.
+   * Not journaled: like state writes, a replay of the handler emits them again.
+   */
+  readonly emits: OutboundRecord[] = [];
+  /** Bytes of `emits` (key, value, headers). */
+  emitBytes = 0;
 }
 
 export interface ContextOptions {
@@ -44,6 +54,8 @@ export interface ContextOptions {
    * ctx.set: the value is written only with the outcome, too late to fail the call.
    */
   checkStateValue?: (name: string, bytes: Buffer) => void;
+  /** Where ctx.emit may write and how much (reserved topics, size limits); emit refuses without it. */
+  emitPolicy?: EmitPolicy;
 }
 
 /** The abort switch of an attempt, as a context sees it (see partition/attempt_control.ts). */
@@ -170,6 +182,34 @@ export class ContextImpl implements ObjectContext {
       this.o.overlay.writes.clear();
       this.o.overlay.clearedAll = true;
     });
+  }
+
+  // ---- egress ------------------------------------------------------------------------------
+
+  emit(topic: string, record: EmitRecord, options?: EmitOptions): void {
+    this.requireLive();
+    if (this.o.mode === "shared") throw new SharedHandlerWriteError("emit", this.where());
+    const policy = this.o.emitPolicy;
+    if (!policy) throw new KvoError(`${this.where()}: ctx.emit() is not available in this runtime`, { code: "emit_unavailable", retryable: false });
+    const overlay = this.o.overlay;
+    if (overlay.emits.length >= MAX_EMITS_PER_INVOCATION) {
+      throw new TerminalError(
+        `${this.where()}: ctx.emit("${topic}") is emit number ${overlay.emits.length + 1}, above the limit of ${MAX_EMITS_PER_INVOCATION} per invocation ` +
+          `(they all join one transaction). Split the work over several invocations.`,
+        { code: "too_many_emits" },
+      );
+    }
+    const out = encodeEmit(topic, record, options?.format, policy, this.where());
+    const bytes = recordBytes(out);
+    if (overlay.emitBytes + bytes > policy.maxTotalBytes) {
+      throw new TerminalError(
+        `${this.where()}: ctx.emit("${topic}") would bring this invocation's records to ${overlay.emitBytes + bytes} bytes, above the limit of ` +
+          `${policy.maxTotalBytes} bytes per invocation (they all join one transaction). Split the work over several invocations.`,
+        { code: "too_many_emits" },
+      );
+    }
+    overlay.emits.push(out);
+    overlay.emitBytes += bytes;
   }
 
   // ---- durable steps -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ import { encodeChangelogKey } from "../codec/changelog_key.js";
 import { decodeJson, encodeJson } from "../codec/json_payload.js";
 import { codecs, type FailureRecord, type InvocationRecord, type JournalEntryRecord, type ReplyTarget } from "../codec/records.js";
 import type { BatchToken, CommitSink } from "../commit/sink.js";
+import { DEFAULT_MAX_EMIT_BYTES_PER_INVOCATION, emitTopicsToLookUp, unknownEmitTopicError, type EmitPolicy } from "../egress/emit.js";
 import { BadInvocationError, isRejected, parseInvocation, replyRecord } from "../invocation/envelope.js";
 import type { ReplyTopicStatus } from "../invocation/reply_topics.js";
 import { parseCancelRequest, type CancelRequest } from "../invocation/cancel_request.js";
@@ -47,6 +48,14 @@ export interface ProcessorConfig {
   maxRecordBytes: number;
   /** What is known of a reply topic (undefined: unknown, taken as existing; see ReplyTopics). */
   replyTopicStatus?: (topic: string) => ReplyTopicStatus;
+  /**
+   * Looks topics up so that replyTopicStatus knows them (ReplyTopics.refresh). Used for the
+   * topics of ctx.emit whose status is unknown when the invocation completes; without it an
+   * unknown topic is taken as existing.
+   */
+  lookUpTopics?: (topics: string[]) => Promise<void>;
+  /** Most bytes one invocation may emit in total (default DEFAULT_MAX_EMIT_BYTES_PER_INVOCATION). */
+  maxEmitBytesPerInvocation?: number;
   /** Observability hook: called once per finished invocation. */
   onCompleted?: (inv: InvocationRecord, failure: FailureRecord | null) => void;
   /** Attempt timeout of handlers that declare none (default DEFAULT_ATTEMPT_TIMEOUT_MS). */
@@ -326,6 +335,7 @@ export class PartitionProcessor {
         }),
       now: () => this.c.clock.now(),
       abort: control,
+      emitPolicy: this.emitPolicy,
       checkStateValue: (name, bytes) => {
         // the state record wraps the value in a version byte and a small Avro header
         const limit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
@@ -351,6 +361,11 @@ export class PartitionProcessor {
       if (output && output.length > outputLimit) {
         throw new RecordTooLargeError(`the output of ${record.target}.${record.handler}`, output.length, outputLimit);
       }
+      // ctx.emit is synchronous, so the existence of its topics is checked here, before the
+      // records can join a transaction (a missing topic would fail it, and every retry of it).
+      const lookup = this.lookUpEmitTopics(overlay);
+      if (lookup) await Promise.race([lookup, control.interrupted]);
+      this.refuseMissingEmitTopics(overlay, record);
     } catch (thrown) {
       error = toKvoError(thrown);
     }
@@ -461,6 +476,8 @@ export class PartitionProcessor {
     const p = this.c.partition;
     active.ended = true;
     if (overlay && record.key !== null) this.applyState(record.target, record.key, overlay);
+    // ctx.emit records: in this transaction, with the state and the outcome, only on success
+    if (overlay) for (const emitted of overlay.emits) this.c.sink.emit(emitted);
     this.active.delete(record.id);
     this.inFlightBytes -= active.bytes;
     this.state.invocations.delete(record.id);
@@ -503,6 +520,30 @@ export class PartitionProcessor {
       }
     }
     if (names && names.size === 0) this.state.objects.delete(id);
+  }
+
+  /** What ctx.emit may do in this partition's invocations (see egress/emit.ts). */
+  private get emitPolicy(): EmitPolicy {
+    return {
+      isReserved: (topic) => topic === this.c.invocationsTopic || topic === this.c.dlqTopic || this.c.replyTopicStatus?.(topic) === "reserved",
+      maxRecordBytes: this.c.maxRecordBytes,
+      // at least one record of the largest size
+      maxTotalBytes: Math.max(this.c.maxEmitBytesPerInvocation ?? DEFAULT_MAX_EMIT_BYTES_PER_INVOCATION, this.c.maxRecordBytes),
+    };
+  }
+
+  /** Looks up the emitted topics not known now; null (no wait) when all are known. */
+  private lookUpEmitTopics(overlay: StateOverlay): Promise<void> | null {
+    if (overlay.emits.length === 0 || !this.c.lookUpTopics) return null;
+    const unknown = emitTopicsToLookUp(overlay.emits, (topic) => this.c.replyTopicStatus?.(topic));
+    return unknown.length > 0 ? this.c.lookUpTopics(unknown) : null;
+  }
+
+  /** Fails the invocation (before anything is written) when it emitted to a missing topic. */
+  private refuseMissingEmitTopics(overlay: StateOverlay, record: InvocationRecord): void {
+    for (const emitted of overlay.emits) {
+      if (this.c.replyTopicStatus?.(emitted.topic) === "missing") throw unknownEmitTopicError(emitted.topic, describe(record));
+    }
   }
 
   private putInvocation(active: Active): void {
