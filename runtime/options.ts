@@ -50,7 +50,10 @@ export interface RuntimeOptions {
   maxTransactionRecords?: number;
   /** Bytes per Kafka transaction (default 8 MiB; at least maxRecordBytes). */
   maxTransactionBytes?: number;
-  /** Written but uncommitted bytes above which all consumption pauses (default 64 MiB). */
+  /**
+   * Estimated memory of written but uncommitted records (their bytes plus ~600 bytes of heap
+   * each) above which all consumption pauses until commits catch up (default 64 MiB).
+   */
   maxUncommittedBytes?: number;
   /** Callers waiting on one idempotent invocation (reply targets) beyond which more are refused (default 100). */
   maxReplyTargets?: number;

@@ -2,6 +2,8 @@
  * Every error KVO raises or records is a KvoError with a stable string `code` and a
  * `retryable` flag. The flag, not the class hierarchy, decides what the runtime does:
  * a retryable failure is retried with backoff; a non-retryable one ends the invocation.
+ * KVO's own codes are listed, with their flag, in sdk/error_codes.ts (ERROR_CODES) and
+ * docs/errors.md; `code` stays a string so that applications can use codes of their own.
  */
 export class KvoError extends Error {
   readonly code: string;

@@ -1,7 +1,8 @@
 /**
- * The public surface of KVO: everything an application imports comes from here.
- * sdk/* itself depends on nothing else in the project; this file also re-exports the
- * runtime factory and clients, which are built on top of it.
+ * The SDK: what defining objects and services needs (definitions, contexts, errors, retry
+ * policies), package export "kvo/sdk". sdk/* depends on nothing else in the project, so
+ * definitions importing only this load no runtime and no Kafka client. Applications import
+ * from the root index.ts, which re-exports this together with createRuntime and the client.
  */
 export { object, service, shared, stateOf, isShared } from "./definitions.js";
 export type {
@@ -38,14 +39,3 @@ export {
   UnknownError,
   toKvoError,
 } from "./errors.js";
-
-// Built on top of the SDK (sdk ← runtime ← connectors); re-exported so that applications
-// import everything from one place.
-export { createRuntime } from "../connectors/create_runtime.js";
-export type { CreateRuntimeOptions, KafkaRuntimeOptions } from "../connectors/create_runtime.js";
-export type { Runtime, RuntimeOptions, RuntimeStats, TopicNames } from "../runtime/runtime.js";
-export type { Logger, Clock } from "../runtime/support.js";
-export type { RuntimeEvents, RuntimeEventName, RuntimeEventListener } from "../runtime/instrumentation.js";
-export { connectClient, KvoClient } from "../connectors/client/kafka_client.js";
-export type { ClientOptions, CallOptions } from "../connectors/client/kafka_client.js";
-export { InvocationFailedError, ReplyTimeoutError } from "../connectors/client/errors.js";

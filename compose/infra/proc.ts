@@ -265,12 +265,7 @@ export function tail(file: string, lines = 25): string {
  * Waits until `healthy()` holds. Fails early when the process died, and with the log tail
  * when the deadline passes.
  */
-export async function waitHealthy(
-  name: string,
-  rec: PidRecord,
-  healthy: () => Promise<boolean>,
-  timeoutMs: number,
-): Promise<void> {
+export async function waitHealthy(name: string, rec: PidRecord, healthy: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await healthy()) return;

@@ -83,7 +83,7 @@ export function redisService(opts: RedisOptions = {}): InfraService {
       const f = files(paths);
       const rec = liveRecord(paths, name);
       if (rec) {
-        await waitHealthy(name, rec, service.isHealthy, 30_000);
+        await waitHealthy(name, rec, () => service.isHealthy(), 30_000);
         return status(paths);
       }
       if (!(await portsFree(HOST, [port]))) {
@@ -121,7 +121,7 @@ export function redisService(opts: RedisOptions = {}): InfraService {
         match: "redis-server",
         logFile: f.logFile,
       });
-      await waitHealthy(name, started, service.isHealthy, 30_000);
+      await waitHealthy(name, started, () => service.isHealthy(), 30_000);
       return status(paths);
     },
 

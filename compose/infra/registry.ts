@@ -97,8 +97,7 @@ export function registryService(opts: RegistryOptions = {}): InfraService {
 
   const external = (): boolean => isDefault && !!process.env.KVO_SCHEMA_REGISTRY_URL;
   const baseUrl = (): string => `http://${HOST}:${port}`;
-  const endpoint = (): string =>
-    external() ? process.env.KVO_SCHEMA_REGISTRY_URL!.replace(/\/+$/, "") : `${baseUrl()}${CCOMPAT_PATH}`;
+  const endpoint = (): string => (external() ? process.env.KVO_SCHEMA_REGISTRY_URL!.replace(/\/+$/, "") : `${baseUrl()}${CCOMPAT_PATH}`);
 
   const files = (paths: InfraPaths) => {
     const dist = registryCacheDir(paths);
@@ -174,10 +173,7 @@ export function registryService(opts: RegistryOptions = {}): InfraService {
         if (!existsSync(join(unpacked, RUNNER_JAR))) {
           throw new Error(`unpacked distribution has no ${RUNNER_JAR} (found: ${readdirSync(unpacked).join(", ")})`);
         }
-        writeFileSync(
-          join(unpacked, ".complete"),
-          `${DIST_ARTIFACT} sha256 ${DIST_SHA256} unpacked ${new Date().toISOString()}\n`,
-        );
+        writeFileSync(join(unpacked, ".complete"), `${DIST_ARTIFACT} sha256 ${DIST_SHA256} unpacked ${new Date().toISOString()}\n`);
         rmSync(f.dist, { recursive: true, force: true });
         renameSync(unpacked, f.dist);
       } finally {

@@ -69,24 +69,27 @@ export class GroupConsumer {
   private rejoining: Promise<void> | null = null;
 
   constructor(private readonly o: ResolvedOptions) {
-    this.consumer = newConsumer({
-      ...baseConfig(o, "consumer"),
-      // derived from the transactional identity: how a successor using it is recognised
-      "client.id": consumerClientId(o),
-      "group.id": o.groupId,
-      "enable.auto.commit": false,
-      "enable.auto.offset.store": false,
-      "isolation.level": "read_committed",
-      "partition.assignment.strategy": "range",
-      "session.timeout.ms": o.sessionTimeoutMs,
-      "heartbeat.interval.ms": Math.max(100, Math.min(3000, Math.floor(o.sessionTimeoutMs / 5))),
-      "max.poll.interval.ms": o.rebalanceTimeoutMs,
-      "enable.partition.eof": false,
-      // bounds the wait for a new fetch after a paused fetcher resumes (default 500)
-      "fetch.wait.max.ms": 100,
-      rebalance_cb: (err: unknown, assignment: RdKafka.TopicPartition[]) => this.onRebalance(err, assignment),
-      ...o.rdkafka,
-    }, { "auto.offset.reset": "earliest" });
+    this.consumer = newConsumer(
+      {
+        ...baseConfig(o, "consumer"),
+        // derived from the transactional identity: how a successor using it is recognised
+        "client.id": consumerClientId(o),
+        "group.id": o.groupId,
+        "enable.auto.commit": false,
+        "enable.auto.offset.store": false,
+        "isolation.level": "read_committed",
+        "partition.assignment.strategy": "range",
+        "session.timeout.ms": o.sessionTimeoutMs,
+        "heartbeat.interval.ms": Math.max(100, Math.min(3000, Math.floor(o.sessionTimeoutMs / 5))),
+        "max.poll.interval.ms": o.rebalanceTimeoutMs,
+        "enable.partition.eof": false,
+        // bounds the wait for a new fetch after a paused fetcher resumes (default 500)
+        "fetch.wait.max.ms": 100,
+        rebalance_cb: (err: unknown, assignment: RdKafka.TopicPartition[]) => this.onRebalance(err, assignment),
+        ...o.rdkafka,
+      },
+      { "auto.offset.reset": "earliest" },
+    );
     this.consumer.on("event.error", (err) => this.o.logger.warn(`consumer: ${describe(err)}`));
   }
 
@@ -159,11 +162,7 @@ export class GroupConsumer {
     await this.connect();
     for (;;) {
       try {
-        const [tp] = await committed(
-          this.consumer,
-          [{ topic: this.o.inputTopic, partition }],
-          this.o.transactionTimeoutMs + 5000,
-        );
+        const [tp] = await committed(this.consumer, [{ topic: this.o.inputTopic, partition }], this.o.transactionTimeoutMs + 5000);
         if (tp?.error) throw tp.error;
         // no committed offset: the binding leaves `offset` out, or reports OFFSET_INVALID
         if (!tp || typeof tp.offset !== "number" || tp.offset === OFFSET_INVALID || tp.offset < 0) return null;

@@ -31,11 +31,11 @@ function cb<T>(resolve: (v: T) => void, reject: (e: unknown) => void) {
  * ended as "latest", so records written right after an assignment were skipped).
  */
 export function newConsumer(global: Config, topic: Config = {}): Consumer {
-  return new RdKafka.KafkaConsumer(global as RdKafka.ConsumerGlobalConfig, topic as RdKafka.ConsumerTopicConfig);
+  return new RdKafka.KafkaConsumer(global, topic);
 }
 
 export function newProducer(global: Config, topic: Config = {}): Producer {
-  return new RdKafka.Producer(global as RdKafka.ProducerGlobalConfig, topic as RdKafka.ProducerTopicConfig);
+  return new RdKafka.Producer(global, topic);
 }
 
 export function connect(client: Consumer | Producer, timeoutMs: number): Promise<void> {
@@ -80,15 +80,10 @@ export function committed(
   return new Promise((resolve, reject) => consumer.committed(partitions, timeoutMs, cb(resolve, reject)));
 }
 
-export function watermarks(
-  client: Consumer,
-  topic: string,
-  partition: number,
-  timeoutMs: number,
-): Promise<RdKafka.WatermarkOffsets> {
-  return new Promise((resolve, reject) =>
-    client.queryWatermarkOffsets(topic, partition, timeoutMs, cb(resolve, reject)),
-  );
+export function watermarks(client: Consumer, topic: string, partition: number, timeoutMs: number): Promise<RdKafka.WatermarkOffsets> {
+  return new Promise((resolve, reject) => {
+    client.queryWatermarkOffsets(topic, partition, timeoutMs, cb(resolve, reject));
+  });
 }
 
 export function initTransactions(producer: Producer, timeoutMs: number): Promise<void> {
@@ -105,9 +100,7 @@ export function sendOffsetsToTransaction(
   consumer: Consumer,
   timeoutMs: number,
 ): Promise<void> {
-  return new Promise((resolve, reject) =>
-    producer.sendOffsetsToTransaction(offsets, consumer, timeoutMs, cb(resolve, reject)),
-  );
+  return new Promise((resolve, reject) => producer.sendOffsetsToTransaction(offsets, consumer, timeoutMs, cb(resolve, reject)));
 }
 
 export function commitTransaction(producer: Producer, timeoutMs: number): Promise<void> {

@@ -117,7 +117,8 @@ export class ChangelogReader {
         (err, res) => (err ? reject(err) : resolve(res)),
       ),
     );
-    if (!r || r.error) throw r?.error ?? new Error(`no end offset for ${this.o.changelogTopic}[${partition}]`);
+    if (r?.error) throw r.error;
+    if (!r) throw new Error(`no end offset for ${this.o.changelogTopic}[${partition}]`);
     return r.offset;
   }
 

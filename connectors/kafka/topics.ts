@@ -18,7 +18,7 @@ type Admin = RdKafka.IAdminClient;
 
 const TIMEOUT_MS = 15_000;
 
-function call<T>(fn: (cb: (err: unknown, value?: T) => void) => void): Promise<T> {
+function call<T>(fn: (cb: (err: RdKafka.LibrdKafkaError | null | undefined, value?: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
 }
 
@@ -30,7 +30,7 @@ export interface TopicProblem {
 
 export async function ensureTopics(o: ResolvedOptions, specs: TopicSpec[]): Promise<void> {
   if (specs.length === 0) return;
-  const admin = RdKafka.AdminClient.create({ ...baseConfig(o, "admin"), ...o.rdkafka } as RdKafka.GlobalConfig);
+  const admin = RdKafka.AdminClient.create({ ...baseConfig(o, "admin"), ...o.rdkafka });
   try {
     const names = new Set(await call<string[]>((cb) => admin.listTopics({ timeout: TIMEOUT_MS }, cb)));
     const existing: TopicSpec[] = [];
@@ -42,7 +42,10 @@ export async function ensureTopics(o: ResolvedOptions, specs: TopicSpec[]): Prom
       const created = await create(admin, spec);
       if (!created) existing.push(spec); // created concurrently by another process
     }
-    await waitForLeaders(admin, specs.map((s) => s.name));
+    await waitForLeaders(
+      admin,
+      specs.map((s) => s.name),
+    );
     const problems = [...(await partitionProblems(admin, existing)), ...(await cleanupProblems(o, existing))];
     if (problems.length > 0) throw configurationError(problems);
     o.logger.debug(`topics ready: ${specs.map((s) => s.name).join(", ")}`);
@@ -53,7 +56,7 @@ export async function ensureTopics(o: ResolvedOptions, specs: TopicSpec[]): Prom
 
 /** The subset of `names` that exists on the cluster (one metadata request). */
 export async function existingTopics(o: ResolvedOptions, names: string[]): Promise<Set<string>> {
-  const admin = RdKafka.AdminClient.create({ ...baseConfig(o, "admin"), ...o.rdkafka } as RdKafka.GlobalConfig);
+  const admin = RdKafka.AdminClient.create({ ...baseConfig(o, "admin"), ...o.rdkafka });
   try {
     const all = new Set(await call<string[]>((cb) => admin.listTopics({ timeout: TIMEOUT_MS }, cb)));
     return new Set(names.filter((n) => all.has(n)));
@@ -110,7 +113,10 @@ async function waitForLeaders(admin: Admin, names: string[]): Promise<void> {
 
 async function partitionProblems(admin: Admin, specs: TopicSpec[]): Promise<TopicProblem[]> {
   if (specs.length === 0) return [];
-  const descriptions = await describeTopics(admin, specs.map((s) => s.name));
+  const descriptions = await describeTopics(
+    admin,
+    specs.map((s) => s.name),
+  );
   const problems: TopicProblem[] = [];
   for (const spec of specs) {
     const d = descriptions.find((t) => t.name === spec.name);
@@ -143,7 +149,12 @@ async function cleanupProblems(o: ResolvedOptions, specs: TopicSpec[]): Promise<
     for (const spec of specs) {
       const r = res.resources.find((x) => x.resourceName === spec.name);
       const value = r?.configEntries.find((e) => e.configName === "cleanup.policy")?.configValue ?? "delete";
-      const actual = value.split(",").map((v) => v.trim()).filter(Boolean).sort().join(",");
+      const actual = value
+        .split(",")
+        .map((v) => v.trim())
+        .filter(Boolean)
+        .sort()
+        .join(",");
       if (actual === spec.cleanupPolicy) continue;
       const why =
         spec.cleanupPolicy === "compact"

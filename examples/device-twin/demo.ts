@@ -4,7 +4,7 @@
  * over Kafka with the typed client, and prints each twin's final state.
  */
 import { ensureInfra } from "../../compose/infra/infra.js";
-import { connectClient, createRuntime } from "../../sdk/index.js";
+import { connectClient, createRuntime } from "../../index.js";
 import { device, tickets } from "./twin.js";
 
 const endpoints = await ensureInfra({ log: (line) => console.log(`[infra] ${line}`) });
@@ -20,7 +20,9 @@ try {
   const temps = [70, 78, 85, 91, 88, 79, 72, 95];
   for (const [i, temp] of temps.entries()) {
     const at = new Date(Date.UTC(2026, 10, 25, 8, i)).toISOString();
-    const results = await Promise.all(devices.map((d) => client.object(device, d).report({ temp: d === "oven-7" ? temp * 2.5 : temp, at })));
+    const results = await Promise.all(
+      devices.map((d) => client.object(device, d).report({ temp: d === "oven-7" ? temp * 2.5 : temp, at })),
+    );
     console.log(`t+${i}m  ${devices.map((d, j) => `${d}=${results[j]!.status}`).join("  ")}`);
   }
   for (const d of devices) console.log(JSON.stringify(await client.object(device, d).status()));

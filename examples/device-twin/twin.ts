@@ -3,7 +3,7 @@
  * (ok → alarm → ok), opening a maintenance ticket once per alarm episode. The ticket call is
  * a durable step: after a crash it is not opened twice for the same episode.
  */
-import { object, shared, stateOf, type SharedObjectContext } from "../../sdk/index.js";
+import { object, shared, stateOf, type SharedObjectContext } from "../../index.js";
 
 export interface Reading {
   temp: number;

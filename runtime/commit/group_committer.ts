@@ -58,6 +58,8 @@ export class GroupCommitter implements CommitSink {
   private open = new Batch();
   /** Sealed batches waiting for their transaction, oldest first; the head may be in flight. */
   private readonly sealed: Batch[] = [];
+  /** Memory estimate of the sealed batches (they never change once sealed). */
+  private sealedMemory = 0;
   private inflight: Batch | null = null;
   private scheduled = false;
   private stopped = false;
@@ -87,11 +89,12 @@ export class GroupCommitter implements CommitSink {
     this.open.consumed.delete(partition);
   }
 
-  /** Written but not yet committed bytes (open, sealed and in-flight batches). */
+  /**
+   * Estimated memory of written but not yet committed records (open, sealed and in-flight
+   * batches): their bytes plus a per-record overhead (see Batch.memory).
+   */
   get uncommittedBytes(): number {
-    let bytes = this.open.bytes;
-    for (const b of this.sealed) bytes += b.bytes;
-    return bytes;
+    return this.sealedMemory + this.open.memory;
   }
 
   putChangelog(partition: number, key: string, value: Buffer | null): BatchToken {
@@ -132,7 +135,10 @@ export class GroupCommitter implements CommitSink {
 
   /** Drops everything not yet in flight; used after fencing. Waiters of dropped batches never resolve. */
   discard(): void {
-    for (const batch of this.sealed.splice(this.inflight ? 1 : 0)) batch.discard();
+    for (const batch of this.sealed.splice(this.inflight ? 1 : 0)) {
+      this.sealedMemory -= batch.memory;
+      batch.discard();
+    }
     this.open.discard();
     this.open = new Batch();
     this.checkPressure();
@@ -140,6 +146,12 @@ export class GroupCommitter implements CommitSink {
 
   stop(): void {
     this.stopped = true;
+  }
+
+  /** The head of `sealed` (the batch in flight) is done: committed or discarded. */
+  private dropSealedHead(): void {
+    const batch = this.sealed.shift();
+    if (batch) this.sealedMemory -= batch.memory;
   }
 
   /** The newest batch holding anything, or null when everything is committed. */
@@ -193,6 +205,7 @@ export class GroupCommitter implements CommitSink {
     for (const [partition, next] of batch.consumed) if (this.positions.has(partition)) this.positions.set(partition, next);
     batch.offsets = new Map(this.positions);
     this.sealed.push(batch);
+    this.sealedMemory += batch.memory;
   }
 
   private checkPressure(): void {
@@ -237,7 +250,7 @@ export class GroupCommitter implements CommitSink {
         this.stats.maxCommitMs = Math.max(this.stats.maxCommitMs, ms);
         this.stats.failingSince = null;
         this.hooks.onCommitted?.(records.length, ms);
-        this.sealed.shift();
+        this.dropSealedHead();
         batch.resolve();
         break;
       } catch (thrown) {
@@ -245,7 +258,7 @@ export class GroupCommitter implements CommitSink {
         if (error instanceof FencedError) {
           this.logger.error(`commit fenced: ${error.message}; discarding uncommitted work`);
           this.inflight = null;
-          this.sealed.shift();
+          this.dropSealedHead();
           batch.discard();
           this.discard();
           this.hooks.onFenced(error);
@@ -254,7 +267,7 @@ export class GroupCommitter implements CommitSink {
         if (this.stopped && !error.retryable) {
           this.logger.error(`commit failed while stopping: ${error.message}`);
           this.inflight = null;
-          this.sealed.shift();
+          this.dropSealedHead();
           batch.discard();
           this.discard();
           return;

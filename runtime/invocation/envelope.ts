@@ -1,4 +1,5 @@
 import { KvoError } from "../../sdk/errors.js";
+import type { ErrorCode } from "../../sdk/error_codes.js";
 import { createHash } from "node:crypto";
 import type { InboundRecord, OutboundRecord } from "../log/log.js";
 import type { FailureRecord, InvocationRecord, ReplyTarget } from "../codec/records.js";
@@ -25,7 +26,7 @@ export interface RejectedInvocation {
 }
 
 export class BadInvocationError extends KvoError {
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(message, { code, retryable: false });
   }
 }
@@ -113,7 +114,7 @@ export function parseInvocation(
   const replyTopic = header(record, H.replyTo);
   const replyTo: ReplyTarget | null = replyTopic ? { topic: replyTopic, correlationId: header(record, H.correlationId) } : null;
   const fallbackId = `p${record.partition}-o${record.offset}`;
-  const reject = (code: string, message: string): RejectedInvocation => ({ error: new BadInvocationError(code, message), replyTo, id: fallbackId });
+  const reject = (code: ErrorCode, message: string): RejectedInvocation => ({ error: new BadInvocationError(code, message), replyTo, id: fallbackId });
 
   const at = `record ${record.partition}@${record.offset}`;
   // checked first: no failure reply can be sent to such a topic either

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { CancelledError } from "../../sdk/errors.js";
-import { connectClient, createRuntime, object, type Runtime } from "../../sdk/index.js";
+import { connectClient, createRuntime, object, type Runtime } from "../../index.js";
 import { InvocationFailedError } from "../../connectors/client/errors.js";
 import { invocationId } from "../../runtime/invocation/envelope.js";
 import { H } from "../../runtime/invocation/headers.js";

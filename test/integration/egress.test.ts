@@ -6,7 +6,7 @@
  */
 import { Partitioners } from "kafkajs";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectClient, createRuntime, object, TerminalError, type ObjectContext } from "../../sdk/index.js";
+import { connectClient, createRuntime, object, TerminalError, type ObjectContext } from "../../index.js";
 import { bootstrapServers } from "./support/endpoints.js";
 import { createTopic, readTopic } from "./support/kafka_tools.js";
 import { uniqueName } from "./support/unique.js";

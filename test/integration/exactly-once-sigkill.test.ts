@@ -44,7 +44,10 @@ describe("exactly-once under SIGKILL", () => {
     let killsWithWorkInFlight = 0;
     while (kills < KILLS) {
       // Let it get going after (re)start, then kill at a random moment.
-      await child.waitFor((e) => e.event === "stats" && Array.isArray(e.partitions) && (e.partitions as number[]).length > 0, "partitions assigned");
+      await child.waitFor(
+        (e) => e.event === "stats" && Array.isArray(e.partitions) && (e.partitions as number[]).length > 0,
+        "partitions assigned",
+      );
       await new Promise((r) => setTimeout(r, 200 + Math.random() * 1_500));
       const before = child.last("stats");
       if (before && Number(before.inFlight) > 0) killsWithWorkInFlight++;
@@ -61,7 +64,8 @@ describe("exactly-once under SIGKILL", () => {
     // The kills hit running invocations (else this would test nothing but clean restarts).
     expect(killsWithWorkInFlight).toBeGreaterThanOrEqual(KILLS - 1);
     const tokenByInvocation = new Map<string, string>();
-    for (const r of replyRecords) tokenByInvocation.set(r.headers[H.invocationId]!, (JSON.parse(r.value!.toString()) as { token: string }).token);
+    for (const r of replyRecords)
+      tokenByInvocation.set(r.headers[H.invocationId]!, (JSON.parse(r.value!.toString()) as { token: string }).token);
 
     await child.stop();
     current = null;

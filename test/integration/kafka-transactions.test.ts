@@ -61,10 +61,7 @@ async function readUntil(
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out; read so far: ${JSON.stringify(records)}`)),
-        opts.timeoutMs ?? 30_000,
-      );
+      const timer = setTimeout(() => reject(new Error(`timed out; read so far: ${JSON.stringify(records)}`)), opts.timeoutMs ?? 30_000);
       void consumer
         .run({
           eachMessage: async ({ message }) => {

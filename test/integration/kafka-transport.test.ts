@@ -53,7 +53,12 @@ async function appTopics(partitions = 2): Promise<Names> {
     waitForLeaders: true,
     topics: [
       { topic: names.input, numPartitions: partitions, replicationFactor: 1 },
-      { topic: names.changelog, numPartitions: partitions, replicationFactor: 1, configEntries: [{ name: "cleanup.policy", value: "compact" }] },
+      {
+        topic: names.changelog,
+        numPartitions: partitions,
+        replicationFactor: 1,
+        configEntries: [{ name: "cleanup.policy", value: "compact" }],
+      },
     ],
   });
   return names;
@@ -144,9 +149,10 @@ describe("ensureTopics", () => {
   it("rejects an existing topic with another partition count, saying what is wrong and how to fix it", async () => {
     const n = await appTopics(2);
     const t = transport(n);
-    const err = await t
-      .ensureTopics([{ name: n.changelog, partitions: 4, replicationFactor: 1, cleanupPolicy: "compact" }])
-      .then(() => null, (e: unknown) => e);
+    const err = await t.ensureTopics([{ name: n.changelog, partitions: 4, replicationFactor: 1, cleanupPolicy: "compact" }]).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ConfigurationError);
     const e = err as ConfigurationError;
     expect(e.code).toBe(KafkaErrorCodes.topicPartitions);
@@ -160,9 +166,10 @@ describe("ensureTopics", () => {
   it("rejects an existing topic with another cleanup policy, naming the fix", async () => {
     const n = await appTopics(2);
     const t = transport(n);
-    const err = await t
-      .ensureTopics([{ name: n.input, partitions: 2, replicationFactor: 1, cleanupPolicy: "compact" }])
-      .then(() => null, (e: unknown) => e);
+    const err = await t.ensureTopics([{ name: n.input, partitions: 2, replicationFactor: 1, cleanupPolicy: "compact" }]).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ConfigurationError);
     const e = err as ConfigurationError;
     expect(e.code).toBe(KafkaErrorCodes.topicCleanupPolicy);
@@ -185,7 +192,12 @@ describe("commit and readChangelog", () => {
       offsets: new Map(),
     });
     // another producer: one aborted transaction, then one left open
-    const other = kafka.producer({ transactionalId: uniqueTransactionalId(), idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    const other = kafka.producer({
+      transactionalId: uniqueTransactionalId(),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await other.connect();
     try {
       const aborted = await other.transaction();
@@ -225,7 +237,13 @@ describe("commit and readChangelog", () => {
     const keys = Array.from({ length: 20 }, (_, i) => `Counter/key-${i}`);
     await t.commit({ records: keys.map((k) => ({ topic: n.changelog, key: Buffer.from(k), value: Buffer.from(k) })), offsets: new Map() });
     const murmur2 = Partitioners.DefaultPartitioner();
-    const partitionMetadata = Array.from({ length: 8 }, (_, i) => ({ partitionId: i, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }));
+    const partitionMetadata = Array.from({ length: 8 }, (_, i) => ({
+      partitionId: i,
+      leader: 1,
+      replicas: [1],
+      isr: [1],
+      partitionErrorCode: 0,
+    }));
     let seen = 0;
     for (let p = 0; p < 8; p++) {
       for (const r of await readAll(t, p)) {
@@ -254,7 +272,13 @@ describe("group membership, committed offsets and fencing", () => {
     expect(l.values(0)).toEqual(Array.from({ length: 10 }, (_, i) => `v${i}`));
     expect((l.records.get(0) ?? []).map((r) => Number(r.offset))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 
-    await t.commit({ records: [rec(n.changelog, 0, "k", "v")], offsets: new Map([[0, 10n], [1, 0n]]) });
+    await t.commit({
+      records: [rec(n.changelog, 0, "k", "v")],
+      offsets: new Map([
+        [0, 10n],
+        [1, 0n],
+      ]),
+    });
     expect(await t.committedOffset(0)).toBe(10n);
     expect(await t.committedOffset(1)).toBe(0n);
   });
@@ -263,7 +287,12 @@ describe("group membership, committed offsets and fencing", () => {
     const n = await appTopics(1);
     const t = transport(n);
     // a transactional producer commits offsets for the (memberless) group, and holds the transaction open
-    const other = kafka.producer({ transactionalId: uniqueTransactionalId(), idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    const other = kafka.producer({
+      transactionalId: uniqueTransactionalId(),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await other.connect();
     try {
       const txn = await other.transaction();
@@ -306,7 +335,13 @@ describe("group membership, committed offsets and fencing", () => {
     const la = new Recorder();
     await a.startConsuming(la);
     await until(() => la.owned.size === 2, "A owns both partitions");
-    await a.commit({ records: [rec(n.changelog, 0, "a0", "x")], offsets: new Map([[0, 0n], [1, 0n]]) });
+    await a.commit({
+      records: [rec(n.changelog, 0, "a0", "x")],
+      offsets: new Map([
+        [0, 0n],
+        [1, 0n],
+      ]),
+    });
 
     const b = transport(n);
     const lb = new Recorder();
@@ -316,9 +351,10 @@ describe("group membership, committed offsets and fencing", () => {
     const kept = [...la.owned][0]!;
     expect(la.revokedCalls.flat().sort()).toEqual([0, 1]); // eager: A gave back everything first
 
-    const err = await a
-      .commit({ records: [rec(n.changelog, lost, "zombie", "must-not-appear")], offsets: new Map([[lost, 5n]]) })
-      .then(() => null, (e: unknown) => e);
+    const err = await a.commit({ records: [rec(n.changelog, lost, "zombie", "must-not-appear")], offsets: new Map([[lost, 5n]]) }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(FencedError);
     expect((err as Error).message).toContain("does not own");
     // still the owner of the other partition: commits there go through
@@ -336,7 +372,13 @@ describe("group membership, committed offsets and fencing", () => {
     let release!: () => void;
     await a.startConsuming(la);
     await until(() => la.owned.size === 2, "A owns both partitions");
-    await a.commit({ records: [], offsets: new Map([[0, 0n], [1, 0n]]) });
+    await a.commit({
+      records: [],
+      offsets: new Map([
+        [0, 0n],
+        [1, 0n],
+      ]),
+    });
     la.holdRevoke = new Promise<void>((r) => (release = r));
 
     const b = transport(n, timeouts);
@@ -347,9 +389,10 @@ describe("group membership, committed offsets and fencing", () => {
     await until(() => lb.owned.size === 2, "B owns both partitions", 30_000);
 
     // A still believes it is revoking (same generation, for all it knows) and commits: refused
-    const err = await a
-      .commit({ records: [rec(n.changelog, 0, "zombie", "must-not-appear")], offsets: new Map([[0, 99n]]) })
-      .then(() => null, (e: unknown) => e);
+    const err = await a.commit({ records: [rec(n.changelog, 0, "zombie", "must-not-appear")], offsets: new Map([[0, 99n]]) }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     release();
     expect(err).toBeInstanceOf(FencedError);
     expect((err as Error).message).toContain("group coordinator refused"); // the broker's verdict, not a local check
@@ -365,9 +408,10 @@ describe("group membership, committed offsets and fencing", () => {
     const second = transport({ ...n, group: uniqueGroup() }, { transactionalId: id });
     await second.commit({ records: [rec(n.changelog, 0, "k", "second")], offsets: new Map() });
 
-    const err = await first
-      .commit({ records: [rec(n.changelog, 0, "k", "zombie")], offsets: new Map() })
-      .then(() => null, (e: unknown) => e);
+    const err = await first.commit({ records: [rec(n.changelog, 0, "k", "zombie")], offsets: new Map() }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(FencedError);
     await expect(first.commit({ records: [rec(n.changelog, 0, "k", "again")], offsets: new Map() })).rejects.toBeInstanceOf(FencedError);
     await expect(first.rejoin()).rejects.toBeInstanceOf(FencedError);

@@ -32,7 +32,9 @@ const readingSchema = (name = "Reading") => ({
 });
 
 const fingerprint = (schema: unknown): string =>
-  avro.Type.forSchema(schema as avro.Schema).fingerprint("sha256").toString("hex");
+  avro.Type.forSchema(schema as avro.Schema)
+    .fingerprint("sha256")
+    .toString("hex");
 
 const kafka = new Kafka({ clientId: "kvo-it-schema-registry", brokers: bootstrapServers(), logLevel: logLevel.NOTHING });
 let admin: Admin;
@@ -91,10 +93,7 @@ describe("Schema Registry (Confluent API)", () => {
     await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
 
     const writer = new SchemaRegistry({ host: registryUrl() });
-    const { id } = await writer.register(
-      { type: SchemaType.AVRO, schema: JSON.stringify(readingSchema()) },
-      { subject: `${topic}-value` },
-    );
+    const { id } = await writer.register({ type: SchemaType.AVRO, schema: JSON.stringify(readingSchema()) }, { subject: `${topic}-value` });
     const value = {
       machine: "machine-7",
       temp: 81.5,
@@ -151,8 +150,7 @@ describe("Schema Registry (Confluent API)", () => {
     // Only for the registry infra:up starts (Apicurio, kafkasql storage, journal topic below).
     const journal = "kvo-registry-journal";
     if (!(await admin.listTopics()).includes(journal)) ctx.skip();
-    const endOffset = async () =>
-      (await admin.fetchTopicOffsets(journal)).reduce((sum, p) => sum + Number(p.high), 0);
+    const endOffset = async () => (await admin.fetchTopicOffsets(journal)).reduce((sum, p) => sum + Number(p.high), 0);
     const before = await endOffset();
     const registry = new SchemaRegistry({ host: registryUrl() });
     const subject = `${uniqueName("kvo-it-subject")}-value`;

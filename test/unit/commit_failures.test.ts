@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { KvoError, object } from "../../sdk/index.js";
+import { KvoError, object } from "../../index.js";
 import { MemoryApp } from "../support/memory_app.js";
 import { waitFor } from "../support/wait.js";
 

@@ -8,7 +8,7 @@
  * invocation record.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { object } from "../../sdk/index.js";
+import { object } from "../../index.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { Runtime } from "../../runtime/runtime.js";
 import { MemoryLog } from "../support/memory_log.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { object, TerminalError } from "../../sdk/index.js";
+import { object, TerminalError } from "../../index.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { Runtime } from "../../runtime/runtime.js";
 import { PartitionState } from "../../runtime/partition/state.js";

@@ -3,7 +3,7 @@
  * only when it succeeds (docs/design.md, "Egress").
  */
 import { describe, expect, it } from "vitest";
-import { object, service, shared, TerminalError, type ObjectContext, type SharedObjectContext } from "../../sdk/index.js";
+import { object, service, shared, TerminalError, type ObjectContext, type SharedObjectContext } from "../../index.js";
 import type { FailureRecord } from "../../runtime/codec/records.js";
 import type { CommitSink } from "../../runtime/commit/sink.js";
 import { MAX_EMITS_PER_INVOCATION } from "../../runtime/egress/emit.js";

@@ -4,7 +4,7 @@
  * after a failed restore, unbounded transactions and memory, stale reply-topic answers.
  */
 import { describe, expect, it } from "vitest";
-import { object, TerminalError } from "../../sdk/index.js";
+import { object, TerminalError } from "../../index.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { codecs } from "../../runtime/codec/records.js";
 import { encodeChangelogKey } from "../../runtime/codec/changelog_key.js";

@@ -8,7 +8,9 @@ describe("classifyTxnError", () => {
   it("a newer producer with the same transactional.id is producer fencing", () => {
     expect(classifyTxnError(err(RdCodes.ERR__FENCED, { isFatal: true }))).toBe("producer-fenced");
     expect(classifyTxnError(err(RdCodes.PRODUCER_FENCED))).toBe("producer-fenced");
-    expect(classifyTxnError(err(RdCodes.ERR__FATAL, { isFatal: true }, "Local: This instance has been fenced by a newer instance"))).toBe("producer-fenced");
+    expect(classifyTxnError(err(RdCodes.ERR__FATAL, { isFatal: true }, "Local: This instance has been fenced by a newer instance"))).toBe(
+      "producer-fenced",
+    );
   });
 
   it("other fatal errors replace the producer", () => {

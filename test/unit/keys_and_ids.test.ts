@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { object, service } from "../../sdk/index.js";
+import { object, service } from "../../index.js";
 import { KvoClient, serviceRoutingKey } from "../../connectors/client/kafka_client.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { isRejected, parseInvocation, type ParsedInvocation } from "../../runtime/invocation/envelope.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FencedError, object, service, shared, TerminalError } from "../../sdk/index.js";
+import { FencedError, object, service, shared, TerminalError } from "../../index.js";
 import { MemoryApp } from "../support/memory_app.js";
 import { waitFor } from "../support/wait.js";
 

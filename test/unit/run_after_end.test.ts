@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { object } from "../../sdk/index.js";
+import { object } from "../../index.js";
 import { codecs } from "../../runtime/codec/records.js";
 import type { Clock } from "../../runtime/support.js";
 import { MemoryApp } from "../support/memory_app.js";

@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { object, service, shared, stateOf, TerminalError, toKvoError, UnknownError } from "../../sdk/index.js";
-import type { ClientOf, SharedObjectContext } from "../../sdk/index.js";
+import { object, service, shared, stateOf, TerminalError, toKvoError, UnknownError } from "../../index.js";
+import type { ClientOf, SharedObjectContext } from "../../index.js";
 
 type CounterState = { count: number; label: string };
 
@@ -21,6 +21,7 @@ const counter = object({
   },
 });
 
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- only its type is tested
 const untyped = object({
   name: "Free",
   handlers: {

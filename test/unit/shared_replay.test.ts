@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { object, shared } from "../../sdk/index.js";
+import { object, shared } from "../../index.js";
 import { codecFromFiles } from "../../runtime/codec/avro.js";
 import { encodeChangelogKey } from "../../runtime/codec/changelog_key.js";
 import { codecs, type InvocationRecord, type JournalEntryRecord, type JournalKind, type JournalRecord } from "../../runtime/codec/records.js";

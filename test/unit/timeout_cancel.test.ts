@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { AttemptTimeoutError, CancelledError, ConfigurationError } from "../../sdk/errors.js";
-import { object, service, shared } from "../../sdk/index.js";
+import { object, service, shared } from "../../index.js";
 import { invocationId } from "../../runtime/invocation/envelope.js";
 import { H } from "../../runtime/invocation/headers.js";
 import type { TransactionBatch } from "../../runtime/log/log.js";

@@ -34,6 +34,7 @@ export const startConfluentLoop: StartLoop = async (o) => {
   let unfinished: { abort(): Promise<void> } | undefined;
   await consumer.run({
     eachBatchAutoResolve: false,
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- kafkajs's documented idiom: these are closures over the batch, not methods
     eachBatch: async ({ batch, resolveOffset, isRunning, isStale }) => {
       const msgs = batch.messages;
       for (let i = 0; i < msgs.length; i += o.recordsPerTxn) {

@@ -33,6 +33,7 @@ export function kafkajsLoop(producerRetry?: RetryOptions): StartLoop {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- kafkajs's documented idiom: these are closures over the batch, not methods
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const msgs = batch.messages;
         for (let i = 0; i < msgs.length; i += o.recordsPerTxn) {

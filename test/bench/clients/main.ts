@@ -319,7 +319,12 @@ export async function main(args: string[]): Promise<void> {
         }
       }
       for (const [client, runs] of byClient) {
-        const s = summarize(scenario, client, runs, isRestart ? `private ${brokers.join(",")} (${opts.hard ? "SIGKILL" : "SIGTERM"})` : label);
+        const s = summarize(
+          scenario,
+          client,
+          runs,
+          isRestart ? `private ${brokers.join(",")} (${opts.hard ? "SIGKILL" : "SIGTERM"})` : label,
+        );
         summaries.push(s);
         process.stdout.write(JSON.stringify(s) + "\n");
       }

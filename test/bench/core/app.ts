@@ -3,7 +3,7 @@
  * `Bench.add` does three ctx.run steps and one state update (the Restate peer's workload);
  * `Bench.bump` does only the state update. Prints {"event":"ready"} and, on SIGUSR2, its stats.
  */
-import { createRuntime, object } from "../../../sdk/index.js";
+import { createRuntime, object } from "../../../index.js";
 
 export const bench = object({
   name: "Bench",
@@ -32,7 +32,9 @@ const runtime = createRuntime({
     brokers: process.env.KVO_BOOTSTRAP_SERVERS!.split(","),
     instanceId: "bench-0",
     // librdkafka overrides for tuning experiments, e.g. KVO_BENCH_RDKAFKA='{"retry.backoff.ms":2}'
-    ...(process.env.KVO_BENCH_RDKAFKA && { rdkafka: JSON.parse(process.env.KVO_BENCH_RDKAFKA) as Record<string, string | number | boolean> }),
+    ...(process.env.KVO_BENCH_RDKAFKA && {
+      rdkafka: JSON.parse(process.env.KVO_BENCH_RDKAFKA) as Record<string, string | number | boolean>,
+    }),
   },
 });
 await runtime.start();

@@ -45,7 +45,7 @@ class RuntimeProcess {
     createInterface({ input: this.child.stdout! }).on("line", (line) => {
       let event: Record<string, unknown>;
       try {
-        event = JSON.parse(line);
+        event = JSON.parse(line) as Record<string, unknown>;
       } catch {
         return;
       }
@@ -71,7 +71,13 @@ class RuntimeProcess {
   }
 }
 
-async function load(client: KvoClient, handler: string, inFlight: number, calls: number, keys: number): Promise<{ latencies: number[]; perSecond: number }> {
+async function load(
+  client: KvoClient,
+  handler: string,
+  inFlight: number,
+  calls: number,
+  keys: number,
+): Promise<{ latencies: number[]; perSecond: number }> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -126,7 +132,10 @@ export async function main(args: string[]): Promise<void> {
     try {
       await load(client, "add", 4, 200, 50); // warm-up
       const commitP50 = await rawCommitP50(`${app}.raw`, 200);
-      for (const [scenario, handler] of [["core-3step", "add"], ["core-0step", "bump"]] as const) {
+      for (const [scenario, handler] of [
+        ["core-3step", "add"],
+        ["core-0step", "bump"],
+      ] as const) {
         const seq = await load(client, handler, 1, 500, 50);
         const before = await runtime.stats();
         const c64 = await load(client, handler, 64, 5000, 1000);
@@ -170,7 +179,9 @@ async function restatePeer(kvo: Record<string, Record<string, number>>): Promise
     return;
   }
   const stdout = await new Promise<string>((resolve, reject) =>
-    execFile("bash", [script], { maxBuffer: 1 << 20, timeout: 15 * 60_000 }, (err, out) => (err ? reject(err) : resolve(out))),
+    execFile("bash", [script], { maxBuffer: 1 << 20, timeout: 15 * 60_000 }, (err, out) =>
+      err ? reject(new Error(`${script} failed: ${err.message}`, { cause: err })) : resolve(out),
+    ),
   );
   const peer = new Map<string, Record<string, string | number>>();
   for (const line of stdout.split("\n")) {
@@ -179,7 +190,10 @@ async function restatePeer(kvo: Record<string, Record<string, number>>): Promise
     peer.set(String(row.workload), row);
     process.stdout.write(JSON.stringify({ scenario: `restate-${row.workload}`, ...row }) + "\n");
   }
-  for (const [scenario, prefix] of [["core-3step", "3step"], ["core-0step", "0step"]] as const) {
+  for (const [scenario, prefix] of [
+    ["core-3step", "3step"],
+    ["core-0step", "0step"],
+  ] as const) {
     const k = kvo[scenario];
     const seq = peer.get(`${prefix}-seq`);
     const c64 = peer.get(`${prefix}-c64`);

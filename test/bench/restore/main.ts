@@ -13,7 +13,7 @@ import kafkajs from "kafkajs";
 import { ensureInfra } from "../../../compose/infra/infra.js";
 import { encodeChangelogKey } from "../../../runtime/codec/changelog_key.js";
 import { codecs } from "../../../runtime/codec/records.js";
-import { connectClient, createRuntime, object, shared } from "../../../sdk/index.js";
+import { connectClient, createRuntime, object, shared } from "../../../index.js";
 import { median, round as roundTo } from "../stats.js";
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
@@ -34,7 +34,13 @@ async function fillChangelog(brokers: string[], topic: string, count: number): P
   const kafka = new Kafka({ clientId: "kvo-bench-restore", brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ idempotent: true });
   const partitionOf = Partitioners.DefaultPartitioner();
-  const partitionMetadata = Array.from({ length: PARTITIONS }, (_, i) => ({ partitionId: i, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }));
+  const partitionMetadata = Array.from({ length: PARTITIONS }, (_, i) => ({
+    partitionId: i,
+    leader: 1,
+    replicas: [1],
+    isr: [1],
+    partitionErrorCode: 0,
+  }));
   await producer.connect();
   try {
     for (let i = 0; i < count; i += 5_000) {

@@ -6,7 +6,7 @@
  * env: KVO_APP, KVO_BOOTSTRAP_SERVERS, KVO_INSTANCE_ID, KVO_PARTITIONS, STEP_DELAY_MS
  */
 import { randomUUID } from "node:crypto";
-import { createRuntime, object } from "../../../sdk/index.js";
+import { createRuntime, object } from "../../../index.js";
 
 const stepDelay = Number(process.env.STEP_DELAY_MS ?? 0);
 const pause = () => (stepDelay > 0 ? new Promise((r) => setTimeout(r, stepDelay)) : undefined);

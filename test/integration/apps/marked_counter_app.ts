@@ -22,7 +22,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { appendFileSync } from "node:fs";
-import { createRuntime, object } from "../../../sdk/index.js";
+import { createRuntime, object } from "../../../index.js";
 
 const instanceId = process.env.KVO_INSTANCE_ID!;
 const stepDelay = Number(process.env.STEP_DELAY_MS ?? 0);

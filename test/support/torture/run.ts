@@ -3,7 +3,7 @@
  * replaced, as a supervisor would), the workload's handlers, the producer, and the end of the
  * run (graceful stop, one more process that must find nothing to do, then the checks).
  */
-import { object, shared, TerminalError } from "../../../sdk/index.js";
+import { object, shared, TerminalError } from "../../../index.js";
 import { H } from "../../../runtime/invocation/headers.js";
 import { Runtime } from "../../../runtime/runtime.js";
 import { MemoryLog } from "../memory_log.js";
