@@ -13,9 +13,10 @@ export * from "./sdk/index.js";
 export type { Runtime, RuntimeOptions, RuntimeStats, TopicNames } from "./runtime/runtime.js";
 export type { Logger, Clock } from "./runtime/support.js";
 export type { RuntimeEvents, RuntimeEventName, RuntimeEventListener } from "./runtime/instrumentation.js";
+export type { StuckInvocation } from "./runtime/partition/stuck.js";
 
 export { createRuntime } from "./connectors/create_runtime.js";
 export type { CreateRuntimeOptions, KafkaRuntimeOptions } from "./connectors/create_runtime.js";
 export { connectClient, KvoClient } from "./connectors/client/kafka_client.js";
-export type { ClientOptions, CallOptions } from "./connectors/client/kafka_client.js";
+export type { ClientOptions, CallOptions, CancelOptions } from "./connectors/client/kafka_client.js";
 export { InvocationFailedError, ReplyTimeoutError } from "./connectors/client/errors.js";

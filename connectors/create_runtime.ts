@@ -39,7 +39,9 @@ const INSTANCE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 export function createRuntime(options: CreateRuntimeOptions): Runtime {
   const { kafka } = options;
   if (!kafka || !Array.isArray(kafka.brokers) || kafka.brokers.length === 0) {
-    throw new ConfigurationError('kafka.brokers is missing or empty: pass the bootstrap servers, e.g. kafka: { brokers: ["127.0.0.1:9092"] }');
+    throw new ConfigurationError(
+      'kafka.brokers is missing or empty: pass the bootstrap servers, e.g. kafka: { brokers: ["127.0.0.1:9092"] }',
+    );
   }
   const instanceId = kafka.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
   if (!INSTANCE_PATTERN.test(instanceId)) {

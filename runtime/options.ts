@@ -52,7 +52,7 @@ export interface RuntimeOptions {
   maxTransactionBytes?: number;
   /**
    * Estimated memory of written but uncommitted records (their bytes plus ~600 bytes of heap
-   * each) above which all consumption pauses until commits catch up (default 64 MiB).
+   * each) above which all consumption pauses until commits catch up (default 16 MiB).
    */
   maxUncommittedBytes?: number;
   /** Callers waiting on one idempotent invocation (reply targets) beyond which more are refused (default 100). */
@@ -96,14 +96,21 @@ function integer(name: string, value: number | undefined, fallback: number, min:
 
 export function resolveRuntimeOptions(options: RuntimeOptions): ResolvedRuntimeOptions {
   if (typeof options.app !== "string" || !APP_PATTERN.test(options.app)) {
-    throw new ConfigurationError(`app name "${String(options.app)}" is invalid: use letters, digits, '.', '_' or '-' (it prefixes topic and group names)`);
+    throw new ConfigurationError(
+      `app name "${String(options.app)}" is invalid: use letters, digits, '.', '_' or '-' (it prefixes topic and group names)`,
+    );
   }
   if (!Number.isInteger(options.partitions) || options.partitions < 1) {
     throw new ConfigurationError(`partitions must be a positive integer, got ${options.partitions}`);
   }
   // at least 16 KiB: 4 KiB of every record is kept for ids, headers and capped error messages
   const maxRecordBytes = integer("maxRecordBytes", options.maxRecordBytes, DEFAULT_MAX_RECORD_BYTES, 16 * 1024);
-  const maxTransactionBytes = integer("maxTransactionBytes", options.maxTransactionBytes, Math.max(8 * MiB, 2 * maxRecordBytes), 2 * maxRecordBytes);
+  const maxTransactionBytes = integer(
+    "maxTransactionBytes",
+    options.maxTransactionBytes,
+    Math.max(8 * MiB, 2 * maxRecordBytes),
+    2 * maxRecordBytes,
+  );
   const topics = topicNames(options.app, options.topics);
   const names = [topics.invocations, topics.changelog, topics.dlq];
   if (new Set(names).size !== names.length) throw new ConfigurationError(`topics must be three different topics, got ${names.join(", ")}`);
@@ -123,10 +130,12 @@ export function resolveRuntimeOptions(options: RuntimeOptions): ResolvedRuntimeO
     maxInFlightBytesPerPartition: integer("maxInFlightBytesPerPartition", options.maxInFlightBytesPerPartition, 32 * MiB, maxRecordBytes),
     maxTransactionRecords: integer("maxTransactionRecords", options.maxTransactionRecords, 2_000, 10),
     maxTransactionBytes,
-    maxUncommittedBytes: integer("maxUncommittedBytes", options.maxUncommittedBytes, 64 * MiB, maxTransactionBytes),
+    maxUncommittedBytes: integer("maxUncommittedBytes", options.maxUncommittedBytes, 16 * MiB, maxTransactionBytes),
     maxReplyTargets: integer("maxReplyTargets", options.maxReplyTargets, 100, 1),
     attemptTimeoutMs:
-      options.attemptTimeoutMs === undefined ? DEFAULT_ATTEMPT_TIMEOUT_MS : validateAttemptTimeout(options.attemptTimeoutMs, "runtime option attemptTimeoutMs"),
+      options.attemptTimeoutMs === undefined
+        ? DEFAULT_ATTEMPT_TIMEOUT_MS
+        : validateAttemptTimeout(options.attemptTimeoutMs, "runtime option attemptTimeoutMs"),
     replyTopicTtlMs: integer("replyTopicTtlMs", options.replyTopicTtlMs, 5 * 60_000, 1000),
     logger: options.logger ?? consoleLogger(`kvo ${options.app}`),
     clock: options.clock ?? systemClock,

@@ -20,7 +20,8 @@ export class RateLimitedWarn {
   warn(message: string): void {
     const now = this.clock.now();
     if (now - this.windowStart >= this.windowMs) {
-      if (this.suppressed > 0) this.logger.warn(`${this.suppressed} more ${this.what} not logged in the last ${Math.round(this.windowMs / 1000)} s (see the DLQ)`);
+      if (this.suppressed > 0)
+        this.logger.warn(`${this.suppressed} more ${this.what} not logged in the last ${Math.round(this.windowMs / 1000)} s (see the DLQ)`);
       this.windowStart = now;
       this.logged = 0;
       this.suppressed = 0;

@@ -1,5 +1,5 @@
 import type { Definition } from "../sdk/definitions.js";
-import { isShared } from "../sdk/definitions.js";
+import { handlersOf, isShared } from "../sdk/definitions.js";
 import { ConfigurationError } from "../sdk/errors.js";
 import { DEFAULT_INVOCATION_RETRY, resolveRetryPolicy, type ResolvedRetryPolicy } from "../sdk/retry.js";
 import type { HandlerMode } from "./journal/context_impl.js";
@@ -14,9 +14,13 @@ export interface ResolvedHandler {
 export class Registry {
   private readonly byName = new Map<string, Definition>();
 
-  constructor(definitions: Definition[], private readonly defaultRetry: ResolvedRetryPolicy = DEFAULT_INVOCATION_RETRY) {
+  constructor(
+    definitions: Definition[],
+    private readonly defaultRetry: ResolvedRetryPolicy = DEFAULT_INVOCATION_RETRY,
+  ) {
     for (const def of definitions) {
-      if (this.byName.has(def.name)) throw new ConfigurationError(`two definitions are named "${def.name}"; object and service names must be unique within an app`);
+      if (this.byName.has(def.name))
+        throw new ConfigurationError(`two definitions are named "${def.name}"; object and service names must be unique within an app`);
       this.byName.set(def.name, def);
     }
   }
@@ -31,8 +35,8 @@ export class Registry {
 
   handler(target: string, handler: string): ResolvedHandler | undefined {
     const def = this.byName.get(target);
-    if (!def || !Object.hasOwn(def.handlers, handler)) return undefined;
-    const value: unknown = def.handlers[handler];
+    if (!def || !Object.hasOwn(handlersOf(def), handler)) return undefined;
+    const value = handlersOf(def)[handler];
     const retry = resolveRetryPolicy(def.options.retry, this.defaultRetry);
     if (def.kind === "service") return { fn: value as ResolvedHandler["fn"], mode: "service", retry };
     if (isShared(value)) return { fn: value.fn as ResolvedHandler["fn"], mode: "shared", retry };

@@ -97,7 +97,8 @@ export class Runtime {
     this.clock = this.options.clock;
     const defaultRetry = resolveRetryPolicy(this.options.retry, DEFAULT_INVOCATION_RETRY);
     this.registry = new Registry([...this.options.objects, ...this.options.services], defaultRetry);
-    if (this.registry.names().length === 0) throw new ConfigurationError("the runtime hosts no objects or services; pass objects: [...] or services: [...]");
+    if (this.registry.names().length === 0)
+      throw new ConfigurationError("the runtime hosts no objects or services; pass objects: [...] or services: [...]");
     this.replyTopics = new ReplyTopics((names) => transport.existingTopics(names), this.clock, this.logger, {
       reserved: [this.topics.invocations, this.topics.changelog, this.topics.dlq],
       existingTtlMs: this.options.replyTopicTtlMs,
@@ -120,9 +121,13 @@ export class Runtime {
       {
         onFenced: (e) => this.onFenced(e),
         onCommitted: (records, durationMs) => this.events.emit("commit.done", { records, durationMs }),
-        onCommitFailed: (e, attempt, retryInMs) => this.events.emit("commit.failed", { code: e.code, message: e.message, attempt, retryInMs }),
+        onCommitFailed: (e, attempt, retryInMs) =>
+          this.events.emit("commit.failed", { code: e.code, message: e.message, attempt, retryInMs }),
         onPressure: (over) => {
-          if (over) this.logger.info(`uncommitted bytes above maxUncommittedBytes (${this.options.maxUncommittedBytes}); pausing consumption until commits catch up`);
+          if (over)
+            this.logger.info(
+              `uncommitted bytes above maxUncommittedBytes (${this.options.maxUncommittedBytes}); pausing consumption until commits catch up`,
+            );
           this.pauses.setGlobal("uncommitted-bytes", over, [...this.processors.keys()]);
         },
       },
@@ -133,9 +138,21 @@ export class Runtime {
     const rf = this.options.replicationFactor;
     const p = this.options.partitions;
     return [
-      { name: this.topics.invocations, partitions: p, replicationFactor: rf, cleanupPolicy: "delete", configs: { "retention.ms": String(7 * 24 * 3600_000) } },
+      {
+        name: this.topics.invocations,
+        partitions: p,
+        replicationFactor: rf,
+        cleanupPolicy: "delete",
+        configs: { "retention.ms": String(7 * 24 * 3600_000) },
+      },
       { name: this.topics.changelog, partitions: p, replicationFactor: rf, cleanupPolicy: "compact" },
-      { name: this.topics.dlq, partitions: p, replicationFactor: rf, cleanupPolicy: "delete", configs: { "retention.ms": String(30 * 24 * 3600_000) } },
+      {
+        name: this.topics.dlq,
+        partitions: p,
+        replicationFactor: rf,
+        cleanupPolicy: "delete",
+        configs: { "retention.ms": String(30 * 24 * 3600_000) },
+      },
     ];
   }
 
@@ -189,7 +206,9 @@ export class Runtime {
       fenced: this.counters.fenced,
       maxCommitMs: s.maxCommitMs,
       uncommittedBytes: this.committer.uncommittedBytes,
-      paused: [...this.processors.keys()].filter((p) => this.pauses.isPaused(p)).map((partition) => ({ partition, reasons: this.pauses.reasons(partition) })),
+      paused: [...this.processors.keys()]
+        .filter((p) => this.pauses.isPaused(p))
+        .map((partition) => ({ partition, reasons: this.pauses.reasons(partition) })),
       quarantinedChangelogRecords: this.counters.quarantined,
     };
   }
@@ -213,7 +232,6 @@ export class Runtime {
     return false;
   }
 
-
   // ---- group membership --------------------------------------------------------------------
 
   private async onAssigned(partitions: number[]): Promise<void> {
@@ -223,7 +241,7 @@ export class Runtime {
 
   private async onRevoked(partitions: number[]): Promise<void> {
     for (const p of partitions) this.assigned.delete(p);
-    await Promise.all(partitions.map((p) => this.restoring.get(p)));
+    await Promise.all(partitions.map((p) => this.restoring.get(p) ?? Promise.resolve()));
     // Close first: afterwards nothing of these partitions reaches a batch. Seal what is open:
     // it carries every record they wrote with their offsets. Untrack them before waiting, so
     // batches that other (still owned) partitions fill meanwhile never name them. The flush,
@@ -300,7 +318,8 @@ export class Runtime {
           clock: this.clock,
           logger: this.logger,
           stillWanted: () => this.assigned.has(partition) && this.state === "running",
-          onRetry: (error, attempt, retryInMs) => this.events.emit("partition.restore_failed", { partition, code: error.code, message: error.message, attempt, retryInMs }),
+          onRetry: (error, attempt, retryInMs) =>
+            this.events.emit("partition.restore_failed", { partition, code: error.code, message: error.message, attempt, retryInMs }),
         });
       } catch (error) {
         // Written by a newer KVO: never keep the partition without its state; stop so that
@@ -339,7 +358,14 @@ export class Runtime {
           onCompleted: (inv, failure) => {
             if (failure) this.counters.failed++;
             else this.counters.completed++;
-            this.events.emit("invocation.end", { invocationId: inv.id, target: inv.target, key: inv.key, handler: inv.handler, attempts: inv.attempt, failure });
+            this.events.emit("invocation.end", {
+              invocationId: inv.id,
+              target: inv.target,
+              key: inv.key,
+              handler: inv.handler,
+              attempts: inv.attempt,
+              failure,
+            });
           },
         },
         state,
@@ -348,9 +374,12 @@ export class Runtime {
       this.processors.set(partition, processor);
       this.pauses.setGlobal("uncommitted-bytes", this.committer.uncommittedBytes > this.options.maxUncommittedBytes, [partition]);
       processor.start();
-      if (state.unknownKeys > 0) this.logger.warn(`partition ${partition}: skipped ${state.unknownKeys} changelog records with keys this version does not know`);
+      if (state.unknownKeys > 0)
+        this.logger.warn(`partition ${partition}: skipped ${state.unknownKeys} changelog records with keys this version does not know`);
       const durationMs = this.clock.now() - started;
-      this.logger.info(`partition ${partition} restored: ${changelogRecords} changelog records, ${state.invocations.size} in flight, ${durationMs} ms`);
+      this.logger.info(
+        `partition ${partition} restored: ${changelogRecords} changelog records, ${state.invocations.size} in flight, ${durationMs} ms`,
+      );
       this.events.emit("partition.restored", { partition, changelogRecords, inFlight: state.invocations.size, durationMs });
     })().finally(() => this.restoring.delete(partition));
     this.restoring.set(partition, running);
@@ -364,7 +393,10 @@ export class Runtime {
    */
   private quarantine(partition: number, record: InboundRecord, error: KvoError): void {
     this.counters.quarantined++;
-    const failure = { code: "corrupt_changelog_record", message: `changelog record ${this.topics.changelog}[${partition}]@${record.offset} cannot be decoded and was quarantined: ${error.message}` };
+    const failure = {
+      code: "corrupt_changelog_record",
+      message: `changelog record ${this.topics.changelog}[${partition}]@${record.offset} cannot be decoded and was quarantined: ${error.message}`,
+    };
     this.logger.error(failure.message);
     this.events.emit("changelog.quarantined", { partition, offset: record.offset, code: error.code, message: error.message });
     this.committer.emit(fittedDlqRecord(this.topics.dlq, this.topics.changelog, record, failure, this.options.maxRecordBytes));

@@ -30,5 +30,10 @@ export function consoleLogger(prefix = "kvo"): Logger {
   const at = (lvl: string, fn: (m: string) => void) => (message: string) => {
     if ((rank[lvl] ?? 0) >= min) fn(`[${prefix}] ${lvl}: ${message}`);
   };
-  return { debug: at("debug", console.debug), info: at("info", console.info), warn: at("warn", console.warn), error: at("error", console.error) };
+  return {
+    debug: at("debug", console.debug),
+    info: at("info", console.info),
+    warn: at("warn", console.warn),
+    error: at("error", console.error),
+  };
 }

@@ -63,8 +63,12 @@ export interface BaseContext {
 export interface SharedObjectContext<S extends StateShape = UntypedState> extends BaseContext {
   /** The object's key. */
   readonly key: string;
+  // Untyped state first: there `ctx.get<string>("a")` must pick this overload (with the K
+  // overload first, an explicit type argument bound K and the result was `any`). For a typed
+  // state FreeName<S> is never, so only the K overload applies.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped state reads as any, like an untyped Map
+  get<T = any>(name: FreeName<S>): Promise<T | null>;
   get<K extends StateName<S>>(name: K): Promise<S[K] | null>;
-  get<T>(name: FreeName<S>): Promise<T | null>;
   stateKeys(): Promise<string[]>;
 }
 

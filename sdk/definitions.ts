@@ -18,7 +18,10 @@ export interface SharedHandler<F> {
  * A shared handler's context type comes from its own shared() call (contextually inferred from
  * the enclosing object where TypeScript can), so any shared handler is accepted here.
  */
-export type ObjectHandlers<S extends StateShape> = Record<string, ExclusiveHandler<S> | SharedHandler<(ctx: any, input: any) => Promise<any>>>;
+export type ObjectHandlers<S extends StateShape> = Record<
+  string,
+  ExclusiveHandler<S> | SharedHandler<(ctx: any, input: any) => Promise<any>>
+>;
 export type ServiceHandlers = Record<string, ServiceHandler>;
 
 /** Phantom carrier of a state type: `state: stateOf<{ count: number }>()`. */
@@ -63,6 +66,11 @@ export interface ServiceDefinition<N extends string = string, H extends ServiceH
 
 export type Definition = ObjectDefinition | ServiceDefinition;
 
+/** A definition's handlers by name, as untyped values (for code that dispatches by name). */
+export function handlersOf(def: Definition): Readonly<Record<string, unknown>> {
+  return def.handlers as Record<string, unknown>;
+}
+
 const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
 
 function checkNames(kind: string, name: string, handlers: Record<string, unknown>): void {
@@ -72,7 +80,8 @@ function checkNames(kind: string, name: string, handlers: Record<string, unknown
   const handlerNames = Object.keys(handlers);
   if (handlerNames.length === 0) throw new TypeError(`${kind} "${name}" declares no handlers`);
   for (const h of handlerNames) {
-    if (!NAME_PATTERN.test(h)) throw new TypeError(`handler "${name}.${h}" has an invalid name: use a letter followed by letters, digits, '_', '.' or '-'`);
+    if (!NAME_PATTERN.test(h))
+      throw new TypeError(`handler "${name}.${h}" has an invalid name: use a letter followed by letters, digits, '_', '.' or '-'`);
     const value = handlers[h];
     const fn = isShared(value) ? value.fn : value;
     if (typeof fn !== "function") throw new TypeError(`handler "${name}.${h}" is not a function`);
@@ -85,7 +94,9 @@ function checkOptions(kind: string, name: string, handlers: Record<string, unkno
   if (options.attemptTimeoutMs !== undefined) validateAttemptTimeout(options.attemptTimeoutMs, `${kind} ${name} options.attemptTimeoutMs`);
   for (const [handler, own] of Object.entries(options.handlers ?? {})) {
     if (!Object.hasOwn(handlers, handler)) {
-      throw new ConfigurationError(`${kind} ${name} options.handlers names "${handler}", which is not one of its handlers (${Object.keys(handlers).join(", ")})`);
+      throw new ConfigurationError(
+        `${kind} ${name} options.handlers names "${handler}", which is not one of its handlers (${Object.keys(handlers).join(", ")})`,
+      );
     }
     const timeout = own?.attemptTimeoutMs;
     if (timeout !== undefined) validateAttemptTimeout(timeout, `${kind} ${name} options.handlers.${handler}.attemptTimeoutMs`);

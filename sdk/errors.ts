@@ -111,10 +111,13 @@ export class CancelledError extends KvoError {
  */
 export class PartitionClosedError extends KvoError {
   constructor(partition: number) {
-    super(`partition ${partition} was closed (revoked, fenced or the runtime is stopping); the attempt was abandoned and resumes where the partition is restored`, {
-      code: "partition_closed",
-      retryable: true,
-    });
+    super(
+      `partition ${partition} was closed (revoked, fenced or the runtime is stopping); the attempt was abandoned and resumes where the partition is restored`,
+      {
+        code: "partition_closed",
+        retryable: true,
+      },
+    );
   }
 }
 
@@ -135,7 +138,7 @@ export function toKvoError(thrown: unknown): KvoError {
   }
   let text: string;
   try {
-    text = typeof thrown === "string" ? thrown : JSON.stringify(thrown) ?? String(thrown);
+    text = typeof thrown === "string" ? thrown : (JSON.stringify(thrown) ?? String(thrown));
   } catch {
     text = String(thrown);
   }

@@ -11,6 +11,7 @@ export type {
   Definition,
   SharedHandler,
   HandlerOptions,
+  PerHandlerOptions,
   HandlerInput,
   HandlerOutput,
   ClientOf,
@@ -26,6 +27,10 @@ export type {
   DurableDate,
   Json,
   StateShape,
+  EmitFormat,
+  EmitRecord,
+  EmitOptions,
+  EmittingContext,
 } from "./context.js";
 export type { RetryPolicy } from "./retry.js";
 export {
@@ -37,5 +42,9 @@ export {
   FencedError,
   SerializationError,
   UnknownError,
+  AttemptTimeoutError,
+  CancelledError,
+  PartitionClosedError,
   toKvoError,
 } from "./errors.js";
+export { ERROR_CODES, isErrorCode, type ErrorCode, type ErrorCodeInfo } from "./error_codes.js";

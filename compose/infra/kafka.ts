@@ -238,19 +238,10 @@ export function kafkaService(opts: KafkaOptions = {}): KafkaService {
       const pom = join(paths.root, "compose", "kafka", "pom.xml");
       process.stdout.write(`${name}: resolving Apache Kafka ${KAFKA_VERSION} jars from Maven Central...\n`);
       try {
-        await run(
-          "mvn",
-          [
-            "-q",
-            "-B",
-            "-Dstyle.color=never",
-            "-f",
-            pom,
-            "dependency:copy-dependencies",
-            `-DoutputDirectory=${tmp}`,
-          ],
-          { logFile: join(logDir(paths), "kafka-install.log"), timeoutMs: 15 * 60_000 },
-        );
+        await run("mvn", ["-q", "-B", "-Dstyle.color=never", "-f", pom, "dependency:copy-dependencies", `-DoutputDirectory=${tmp}`], {
+          logFile: join(logDir(paths), "kafka-install.log"),
+          timeoutMs: 15 * 60_000,
+        });
         const jar = join(tmp, `kafka_2.13-${KAFKA_VERSION}.jar`);
         if (!existsSync(jar)) throw new Error(`maven finished but ${pretty(jar)} is missing`);
         rmSync(f.libs, { recursive: true, force: true });
@@ -316,7 +307,10 @@ export function kafkaService(opts: KafkaOptions = {}): KafkaService {
  * missing), through kafkajs. False on any error or after `timeoutMs`.
  */
 export async function kafkaRoundTrip(bootstrap: string, timeoutMs = 20_000): Promise<boolean> {
-  const brokers = bootstrap.split(",").map((b) => b.trim()).filter(Boolean);
+  const brokers = bootstrap
+    .split(",")
+    .map((b) => b.trim())
+    .filter(Boolean);
   const first = brokers[0];
   if (!first) return false;
   const [host, portStr] = first.split(":");
@@ -346,7 +340,12 @@ export async function kafkaRoundTrip(bootstrap: string, timeoutMs = 20_000): Pro
         });
       } catch (err) {
         // a concurrent check may have created it
-        if (!String((err as Error).message).toLowerCase().includes("already exists")) throw err;
+        if (
+          !String((err as Error).message)
+            .toLowerCase()
+            .includes("already exists")
+        )
+          throw err;
       }
     }
     await producer.connect();

@@ -40,11 +40,7 @@ export interface KafkaCrashOptions {
  * Throws (without killing anything) when the broker is external or was not started by this
  * infra code: only a process we started and recorded may be killed.
  */
-export async function crashAndRestartKafka(
-  svc: KafkaService,
-  paths: InfraPaths,
-  opts: KafkaCrashOptions = {},
-): Promise<KafkaCrashTimings> {
+export async function crashAndRestartKafka(svc: KafkaService, paths: InfraPaths, opts: KafkaCrashOptions = {}): Promise<KafkaCrashTimings> {
   if (svc.isExternal()) {
     throw new Error(`${svc.name}: ${svc.endpoint()} is external (KVO_BOOTSTRAP_SERVERS); infra cannot kill and restart it`);
   }
@@ -69,7 +65,8 @@ export async function crashAndRestartKafka(
       if (result === true) break;
       lastError = result;
       const rec = liveRecord(paths, svc.name);
-      if (!rec) throw new Error(`${svc.name} exited after its restart; see ${pretty(started.logFile ?? "")}\n${tail(started.logFile ?? "")}`);
+      if (!rec)
+        throw new Error(`${svc.name} exited after its restart; see ${pretty(started.logFile ?? "")}\n${tail(started.logFile ?? "")}`);
       if (Date.now() > deadline) {
         throw new Error(
           `${svc.name} restarted (pid ${rec.pid}) but did not commit a transaction within ${Math.round((deadline - t0) / 1000)} s ` +
@@ -79,7 +76,8 @@ export async function crashAndRestartKafka(
       await sleep(250);
     }
     // the consumer-group round trip again: a test run after this one must find a healthy broker
-    if (!(await kafkaRoundTrip(svc.endpoint()))) throw new Error(`${svc.name} commits transactions but fails the produce/consume health check`);
+    if (!(await kafkaRoundTrip(svc.endpoint())))
+      throw new Error(`${svc.name} commits transactions but fails the produce/consume health check`);
     return { killMs, roundTripMs, transactionsMs: Date.now() - t0, pid: liveRecord(paths, svc.name)?.pid ?? started.pid ?? -1 };
   });
 }
@@ -92,7 +90,10 @@ export async function crashAndRestartKafka(
 export async function kafkaTransactionRoundTrip(bootstrap: string, timeoutMs = 20_000): Promise<true | string> {
   const kafka = new Kafka({
     clientId: "kvo-infra-txn-health",
-    brokers: bootstrap.split(",").map((b) => b.trim()).filter(Boolean),
+    brokers: bootstrap
+      .split(",")
+      .map((b) => b.trim())
+      .filter(Boolean),
     logLevel: logLevel.NOTHING,
     connectionTimeout: 2000,
     requestTimeout: 10_000,

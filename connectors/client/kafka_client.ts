@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { KafkaJS } from "@confluentinc/kafka-javascript";
-import type { ClientOf, Definition, ObjectDefinition, ServiceDefinition } from "../../sdk/definitions.js";
+import { handlersOf, type ClientOf, type Definition, type ObjectDefinition, type ServiceDefinition } from "../../sdk/definitions.js";
 import { ConfigurationError, KvoError } from "../../sdk/errors.js";
 import { invocationId } from "../../runtime/invocation/envelope.js";
 import { H } from "../../runtime/invocation/headers.js";
@@ -66,30 +66,45 @@ export class KvoClient {
   static async connect(options: ClientOptions): Promise<KvoClient> {
     const names = topicNames(options.app);
     const replyTopic = options.replyTopic ?? `${options.app}.replies`;
-    const kafka = new KafkaJS.Kafka({ kafkaJS: { brokers: options.brokers, clientId: `kvo-client-${options.app}`, logLevel: KafkaJS.logLevel.ERROR } });
+    const kafka = new KafkaJS.Kafka({
+      kafkaJS: { brokers: options.brokers, clientId: `kvo-client-${options.app}`, logLevel: KafkaJS.logLevel.ERROR },
+    });
     const admin = kafka.admin();
     await admin.connect();
     try {
       const existing = await admin.listTopics();
       if (!existing.includes(names.invocations) && !options.invocationsTopic) {
-        throw new ConfigurationError(`topic ${names.invocations} does not exist: start a runtime of app "${options.app}" first (it creates its topics)`);
+        throw new ConfigurationError(
+          `topic ${names.invocations} does not exist: start a runtime of app "${options.app}" first (it creates its topics)`,
+        );
       }
       if (!existing.includes(replyTopic)) {
-        await admin.createTopics({ topics: [{ topic: replyTopic, numPartitions: 1, configEntries: [{ name: "retention.ms", value: String(3600_000) }] }] }).catch((e: Error) => {
-          if (!/already exists/i.test(e.message)) throw e;
-        });
+        await admin
+          .createTopics({
+            topics: [{ topic: replyTopic, numPartitions: 1, configEntries: [{ name: "retention.ms", value: String(3600_000) }] }],
+          })
+          .catch((e: Error) => {
+            if (!/already exists/i.test(e.message)) throw e;
+          });
       }
     } finally {
       await admin.disconnect();
     }
     const producer = kafka.producer({ kafkaJS: { idempotent: true }, "linger.ms": 0 });
     // A private group that never commits: it only needs records produced from now on.
-    const consumer = kafka.consumer({ kafkaJS: { groupId: `kvo-client-${randomUUID()}`, fromBeginning: false, autoCommit: false, readUncommitted: false } });
+    const consumer = kafka.consumer({
+      kafkaJS: { groupId: `kvo-client-${randomUUID()}`, fromBeginning: false, autoCommit: false, readUncommitted: false },
+    });
     await producer.connect();
     await consumer.connect();
     await consumer.subscribe({ topics: [replyTopic] });
     const client = new KvoClient(
-      { app: options.app, timeoutMs: options.timeoutMs ?? 30_000, replyTopic, invocationsTopic: options.invocationsTopic ?? names.invocations },
+      {
+        app: options.app,
+        timeoutMs: options.timeoutMs ?? 30_000,
+        replyTopic,
+        invocationsTopic: options.invocationsTopic ?? names.invocations,
+      },
       producer,
       consumer,
     );
@@ -114,8 +129,17 @@ export class KvoClient {
    * serviceRoutingKey), or null for the record key `<Service>`, which puts every such call on
    * one partition. The typed `service()` client picks routing keys itself.
    */
-  async send(target: string, key: string | null, handler: string, input?: unknown, options: Omit<CallOptions, "timeoutMs" | "onSent"> = {}): Promise<string> {
-    const sent = await this.producer.send({ topic: this.options.invocationsTopic, messages: [this.record(target, key, handler, input, options, null)] });
+  async send(
+    target: string,
+    key: string | null,
+    handler: string,
+    input?: unknown,
+    options: Omit<CallOptions, "timeoutMs" | "onSent"> = {},
+  ): Promise<string> {
+    const sent = await this.producer.send({
+      topic: this.options.invocationsTopic,
+      messages: [this.record(target, key, handler, input, options, null)],
+    });
     return this.invocationIdOf(sent, target, key, handler, options.idempotencyKey);
   }
 
@@ -125,8 +149,12 @@ export class KvoClient {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
     const what = `${target}${key === null ? "" : `/${key}`}.${handler}`;
     const message = this.record(target, key, handler, input, options, correlationId);
-    return this.roundTrip(message, correlationId, timeoutMs, `no reply from ${what} within ${timeoutMs} ms (correlation ${correlationId}); the invocation is durable and may still complete`, (sent) =>
-      options.onSent?.(this.invocationIdOf(sent, target, key, handler, options.idempotencyKey)),
+    return this.roundTrip(
+      message,
+      correlationId,
+      timeoutMs,
+      `no reply from ${what} within ${timeoutMs} ms (correlation ${correlationId}); the invocation is durable and may still complete`,
+      (sent) => options.onSent?.(this.invocationIdOf(sent, target, key, handler, options.idempotencyKey)),
     );
   }
 
@@ -143,7 +171,12 @@ export class KvoClient {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
     const message = this.cancelRecord(id, options.route, correlationId);
     try {
-      await this.roundTrip(message, correlationId, timeoutMs, `no answer to the cancellation of invocation ${id} within ${timeoutMs} ms (correlation ${correlationId}); it is durable and may still be applied`);
+      await this.roundTrip(
+        message,
+        correlationId,
+        timeoutMs,
+        `no answer to the cancellation of invocation ${id} within ${timeoutMs} ms (correlation ${correlationId}); it is durable and may still be applied`,
+      );
       return true;
     } catch (e) {
       if (e instanceof InvocationFailedError && e.code === "not_in_flight") return false;
@@ -164,13 +197,20 @@ export class KvoClient {
   /** `key` null: a service, whose calls get a routing key each (serviceRoutingKey). */
   private proxy<D extends Definition>(definition: D, key: string | null, options: CallOptions): ClientOf<D> {
     const out: Record<string, (input?: unknown) => Promise<unknown>> = {};
-    for (const handler of Object.keys(definition.handlers)) {
+    for (const handler of Object.keys(handlersOf(definition))) {
       out[handler] = (input) => this.call(definition.name, key ?? serviceRoutingKey(options.idempotencyKey), handler, input, options);
     }
     return out as ClientOf<D>;
   }
 
-  private record(target: string, key: string | null, handler: string, input: unknown, options: CallOptions, correlationId: string | null): KafkaJS.Message {
+  private record(
+    target: string,
+    key: string | null,
+    handler: string,
+    input: unknown,
+    options: CallOptions,
+    correlationId: string | null,
+  ): KafkaJS.Message {
     const headers: Record<string, string> = { ...(options.headers ?? {}), [H.handler]: handler };
     if (correlationId) {
       headers[H.replyTo] = this.options.replyTopic;
@@ -189,7 +229,13 @@ export class KvoClient {
    * for the reply: resolves with its value, rejects with InvocationFailedError or, after
    * `timeoutMs`, ReplyTimeoutError. `onSent` sees the producer's report of where it went.
    */
-  private async roundTrip(message: KafkaJS.Message, correlationId: string, timeoutMs: number, timeoutMessage: string, onSent?: (sent: KafkaJS.RecordMetadata[] | undefined) => void): Promise<unknown> {
+  private async roundTrip(
+    message: KafkaJS.Message,
+    correlationId: string,
+    timeoutMs: number,
+    timeoutMessage: string,
+    onSent?: (sent: KafkaJS.RecordMetadata[] | undefined) => void,
+  ): Promise<unknown> {
     const reply = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(correlationId);
@@ -232,12 +278,21 @@ export class KvoClient {
    * routing key when there is one (runtime/invocation/envelope.ts), else from the record's
    * position, which the producer reports.
    */
-  private invocationIdOf(sent: KafkaJS.RecordMetadata[] | undefined, target: string, key: string | null, handler: string, idempotencyKey: string | undefined): string {
+  private invocationIdOf(
+    sent: KafkaJS.RecordMetadata[] | undefined,
+    target: string,
+    key: string | null,
+    handler: string,
+    idempotencyKey: string | undefined,
+  ): string {
     if (idempotencyKey) return invocationId(0, 0n, target, key, handler, idempotencyKey);
     const at = sent?.[0];
     const offset = at?.baseOffset ?? at?.offset;
     if (!at || offset === undefined) {
-      throw new KvoError(`the producer did not report where the invocation record of ${target}.${handler} was written; its invocation id is unknown`, { code: "invocation_id_unknown", retryable: false });
+      throw new KvoError(
+        `the producer did not report where the invocation record of ${target}.${handler} was written; its invocation id is unknown`,
+        { code: "invocation_id_unknown", retryable: false },
+      );
     }
     return `p${at.partition}-o${offset}`;
   }
@@ -257,13 +312,19 @@ export class KvoClient {
     if (!waiter) return;
     this.waiters.delete(correlationId);
     clearTimeout(waiter.timer);
-    const value = message.value && message.value.length > 0 ? JSON.parse(message.value.toString("utf8")) : undefined;
+    const value: unknown = message.value && message.value.length > 0 ? JSON.parse(message.value.toString("utf8")) : undefined;
     if (header(H.status) === "ok") waiter.resolve(value);
     else {
       // The value holds the whole {code, message}; the header only a short form of the message.
       const failure = value as { code?: unknown; message?: unknown } | undefined;
       const fullMessage = typeof failure?.message === "string" ? failure.message : undefined;
-      waiter.reject(new InvocationFailedError(header(H.invocationId) ?? "?", header(H.errorCode) ?? "unknown", fullMessage ?? header(H.errorMessage) ?? "failed"));
+      waiter.reject(
+        new InvocationFailedError(
+          header(H.invocationId) ?? "?",
+          header(H.errorCode) ?? "unknown",
+          fullMessage ?? header(H.errorMessage) ?? "failed",
+        ),
+      );
     }
   }
 
@@ -278,7 +339,10 @@ export class KvoClient {
       if (Date.now() > deadline) throw new ReplyTimeoutError(`reply consumer on ${this.options.replyTopic} did not start within 30 s`);
       const probe = `probe-${randomUUID()}`;
       this.probes.add(probe);
-      await this.producer.send({ topic: this.options.replyTopic, messages: [{ key: probe, value: null, headers: { [H.correlationId]: probe } }] });
+      await this.producer.send({
+        topic: this.options.replyTopic,
+        messages: [{ key: probe, value: null, headers: { [H.correlationId]: probe } }],
+      });
       for (let i = 0; i < 20 && !this.ready; i++) await new Promise((r) => setTimeout(r, 25));
     }
     this.probes.clear();

@@ -85,6 +85,12 @@ export class GroupConsumer {
         "enable.partition.eof": false,
         // bounds the wait for a new fetch after a paused fetcher resumes (default 500)
         "fetch.wait.max.ms": 100,
+        // Bounds what librdkafka prefetches (default 64 MiB and 100,000 records per partition):
+        // a partition the runtime pauses still hands over what was prefetched, and on a backlog
+        // that much prefetched data becomes several times its size in JS heap. 8 MiB keeps
+        // fetches ahead of processing with memory that does not grow with the backlog.
+        "queued.max.messages.kbytes": 8192,
+        "queued.min.messages": 10000,
         rebalance_cb: (err: unknown, assignment: RdKafka.TopicPartition[]) => this.onRebalance(err, assignment),
         ...o.rdkafka,
       },

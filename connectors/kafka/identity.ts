@@ -22,7 +22,7 @@ export function consumerClientId(o: ResolvedOptions): string {
 
 /** Members of the app's group that carry this process's consumer client.id (0 when none). */
 export async function membersWithOurIdentity(o: ResolvedOptions): Promise<number> {
-  const admin = RdKafka.AdminClient.create({ ...baseConfig(o, "admin"), ...o.rdkafka } as RdKafka.GlobalConfig);
+  const admin = RdKafka.AdminClient.create({ ...baseConfig(o, "admin"), ...o.rdkafka });
   try {
     const result = await new Promise<RdKafka.GroupDescriptions>((resolve, reject) =>
       admin.describeGroups([o.groupId], { timeout: 10_000 }, (err, value) => (err ? reject(err) : resolve(value))),

@@ -56,7 +56,9 @@ export class VersionedCodec<T> {
     readonly family: string,
     versions: Record<number, unknown>,
   ) {
-    const numbers = Object.keys(versions).map(Number).sort((a, b) => a - b);
+    const numbers = Object.keys(versions)
+      .map(Number)
+      .sort((a, b) => a - b);
     const latest = numbers[numbers.length - 1];
     if (latest === undefined || latest < 1 || latest > 255) throw new Error(`codec ${family}: no valid schema version`);
     this.currentVersion = latest;

@@ -32,8 +32,9 @@ export function decodeChangelogKey(raw: string): ChangelogKey | null {
     return null;
   }
   if (!Array.isArray(parts) || !parts.every((p) => typeof p === "string")) return null;
-  const [type, a, b, c] = parts as string[];
+  const [type, a, b, c] = parts;
   if ((type === "inv" || type === "jnl" || type === "out") && a !== undefined && parts.length === 2) return { type, id: a };
-  if (type === "st" && a !== undefined && b !== undefined && c !== undefined && parts.length === 4) return { type, object: a, key: b, name: c };
+  if (type === "st" && a !== undefined && b !== undefined && c !== undefined && parts.length === 4)
+    return { type, object: a, key: b, name: c };
   return null;
 }

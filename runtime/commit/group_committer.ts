@@ -276,7 +276,9 @@ export class GroupCommitter implements CommitSink {
         this.stats.failingSince ??= started;
         const delay = Math.min(5_000, 50 * 2 ** Math.min(attempt - 1, 7));
         this.hooks.onCommitFailed?.(error, attempt, delay);
-        this.logger.warn(`commit of ${records.length} records failed (${error.code}: ${error.message}); retrying the same batch in ${delay} ms`);
+        this.logger.warn(
+          `commit of ${records.length} records failed (${error.code}: ${error.message}); retrying the same batch in ${delay} ms`,
+        );
         await new Promise<void>((resolve) => this.clock.setTimeout(resolve, delay));
       }
     }

@@ -1,3 +1,4 @@
+import { handlersOf } from "../../sdk/definitions.js";
 import { KvoError } from "../../sdk/errors.js";
 import type { ErrorCode } from "../../sdk/error_codes.js";
 import { createHash } from "node:crypto";
@@ -63,9 +64,18 @@ function hexPreview(bytes: Buffer): string {
  * handlers hand to external systems as an idempotency key, would collide). Re-sending with
  * the same record key reaches the same partition and the same id.
  */
-export function invocationId(partition: number, offset: bigint, target: string, routingKey: string | null, handler: string, idempotencyKey: string | null): string {
+export function invocationId(
+  partition: number,
+  offset: bigint,
+  target: string,
+  routingKey: string | null,
+  handler: string,
+  idempotencyKey: string | null,
+): string {
   if (idempotencyKey === null) return `p${partition}-o${offset}`;
-  const digest = createHash("sha256").update(JSON.stringify([target, routingKey, handler, idempotencyKey])).digest("base64url");
+  const digest = createHash("sha256")
+    .update(JSON.stringify([target, routingKey, handler, idempotencyKey]))
+    .digest("base64url");
   return `ik-${digest.slice(0, 32)}`;
 }
 
@@ -86,7 +96,10 @@ export function replyTopicProblem(record: InboundRecord, replyTopicStatus: (topi
   if (replyTopic === null) return null;
   const at = `record ${record.partition}@${record.offset}`;
   if (!isValidTopicName(replyTopic)) {
-    return new BadInvocationError("invalid_reply_to", `${at}: header ${H.replyTo} "${replyTopic.slice(0, 300)}" is not a valid Kafka topic name (1-249 of [A-Za-z0-9._-]).`);
+    return new BadInvocationError(
+      "invalid_reply_to",
+      `${at}: header ${H.replyTo} "${replyTopic.slice(0, 300)}" is not a valid Kafka topic name (1-249 of [A-Za-z0-9._-]).`,
+    );
   }
   const status = replyTopicStatus(replyTopic);
   if (status === "reserved") {
@@ -97,11 +110,17 @@ export function replyTopicProblem(record: InboundRecord, replyTopicStatus: (topi
     );
   }
   if (status === "missing") {
-    return new BadInvocationError("unknown_reply_topic", `${at}: reply topic "${replyTopic}" (header ${H.replyTo}) does not exist. Create it before sending (the KVO client creates its own).`);
+    return new BadInvocationError(
+      "unknown_reply_topic",
+      `${at}: reply topic "${replyTopic}" (header ${H.replyTo}) does not exist. Create it before sending (the KVO client creates its own).`,
+    );
   }
   const correlationId = header(record, H.correlationId);
   if (correlationId !== null && correlationId.length > MAX_CORRELATION_ID_CHARS) {
-    return new BadInvocationError("invalid_correlation_id", `${at}: header ${H.correlationId} has ${correlationId.length} characters; at most ${MAX_CORRELATION_ID_CHARS} are accepted.`);
+    return new BadInvocationError(
+      "invalid_correlation_id",
+      `${at}: header ${H.correlationId} has ${correlationId.length} characters; at most ${MAX_CORRELATION_ID_CHARS} are accepted.`,
+    );
   }
   return null;
 }
@@ -114,7 +133,11 @@ export function parseInvocation(
   const replyTopic = header(record, H.replyTo);
   const replyTo: ReplyTarget | null = replyTopic ? { topic: replyTopic, correlationId: header(record, H.correlationId) } : null;
   const fallbackId = `p${record.partition}-o${record.offset}`;
-  const reject = (code: ErrorCode, message: string): RejectedInvocation => ({ error: new BadInvocationError(code, message), replyTo, id: fallbackId });
+  const reject = (code: ErrorCode, message: string): RejectedInvocation => ({
+    error: new BadInvocationError(code, message),
+    replyTo,
+    id: fallbackId,
+  });
 
   const at = `record ${record.partition}@${record.offset}`;
   // checked first: no failure reply can be sent to such a topic either
@@ -137,15 +160,22 @@ export function parseInvocation(
   const routingKey = slash < 0 ? null : rawKey.slice(slash + 1);
   const def = registry.find(target);
   if (!def) {
-    return reject("unknown_target", `${at}: no object or service named "${target}" is registered in this app (known: ${registry.names().join(", ") || "none"}).`);
+    return reject(
+      "unknown_target",
+      `${at}: no object or service named "${target}" is registered in this app (known: ${registry.names().join(", ") || "none"}).`,
+    );
   }
   if (def.kind === "object" && (routingKey === null || routingKey.length === 0)) {
     return reject("missing_key", `${at}: object ${target} needs a key; set the record key to "${target}/<key>".`);
   }
   const handler = header(record, H.handler);
-  if (!handler) return reject("missing_handler", `${at}: header ${H.handler} is missing; name the handler of ${target} to call (one of: ${Object.keys(def.handlers).join(", ")}).`);
-  if (!Object.hasOwn(def.handlers, handler)) {
-    return reject("unknown_handler", `${at}: ${target} has no handler "${handler}" (known: ${Object.keys(def.handlers).join(", ")}).`);
+  if (!handler)
+    return reject(
+      "missing_handler",
+      `${at}: header ${H.handler} is missing; name the handler of ${target} to call (one of: ${Object.keys(handlersOf(def)).join(", ")}).`,
+    );
+  if (!Object.hasOwn(handlersOf(def), handler)) {
+    return reject("unknown_handler", `${at}: ${target} has no handler "${handler}" (known: ${Object.keys(handlersOf(def)).join(", ")}).`);
   }
   let decodedInput: unknown;
   try {
@@ -199,7 +229,9 @@ export function replyRecord(to: ReplyTarget, invocationId: string, value: Buffer
   if (failure) {
     headers[H.errorCode] = Buffer.from(failure.code);
     // The whole message is in the value; the header carries a short form for log tools only.
-    headers[H.errorMessage] = Buffer.from(failure.message.length > REPLY_HEADER_MESSAGE_CHARS ? `${failure.message.slice(0, REPLY_HEADER_MESSAGE_CHARS)}…` : failure.message);
+    headers[H.errorMessage] = Buffer.from(
+      failure.message.length > REPLY_HEADER_MESSAGE_CHARS ? `${failure.message.slice(0, REPLY_HEADER_MESSAGE_CHARS)}…` : failure.message,
+    );
   }
   return {
     topic: to.topic,
@@ -214,7 +246,13 @@ export function replyRecord(to: ReplyTarget, invocationId: string, value: Buffer
  * `omitValue` leaves the value out (a record too large to copy), naming its size instead; the
  * source offset still points at the original.
  */
-export function dlqRecord(dlqTopic: string, sourceTopic: string, record: InboundRecord, failure: FailureRecord, omitValue = false): OutboundRecord {
+export function dlqRecord(
+  dlqTopic: string,
+  sourceTopic: string,
+  record: InboundRecord,
+  failure: FailureRecord,
+  omitValue = false,
+): OutboundRecord {
   const headers: Record<string, Buffer> = {
     ...record.headers,
     [H.errorCode]: Buffer.from(failure.code),

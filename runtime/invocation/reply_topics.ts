@@ -88,7 +88,9 @@ export class ReplyTopics {
         }
         return;
       } catch (e) {
-        this.logger.warn(`looking up topics ${topics.join(", ")} (reply or emit targets) failed (attempt ${attempt}): ${(e as Error).message}; retrying`);
+        this.logger.warn(
+          `looking up topics ${topics.join(", ")} (reply or emit targets) failed (attempt ${attempt}): ${(e as Error).message}; retrying`,
+        );
         await new Promise((r) => this.clock.setTimeout(() => r(undefined), Math.min(5_000, 100 * 2 ** attempt)));
       }
     }

@@ -165,7 +165,8 @@ export class ContextImpl implements ObjectContext {
 
   set(name: string, value: unknown): void {
     this.requireWritable("set");
-    if (value === undefined) throw new TerminalError(`ctx.set("${name}", undefined): use ctx.clear("${name}") to remove a value`, { code: "invalid_state_value" });
+    if (value === undefined)
+      throw new TerminalError(`ctx.set("${name}", undefined): use ctx.clear("${name}") to remove a value`, { code: "invalid_state_value" });
     const bytes = encodeJson(value, `state "${name}"`);
     if (bytes) this.o.checkStateValue?.(name, bytes);
     this.record("set", name, bytes, () => this.o.overlay.writes.set(name, bytes));
@@ -190,7 +191,8 @@ export class ContextImpl implements ObjectContext {
     this.requireLive();
     if (this.o.mode === "shared") throw new SharedHandlerWriteError("emit", this.where());
     const policy = this.o.emitPolicy;
-    if (!policy) throw new KvoError(`${this.where()}: ctx.emit() is not available in this runtime`, { code: "emit_unavailable", retryable: false });
+    if (!policy)
+      throw new KvoError(`${this.where()}: ctx.emit() is not available in this runtime`, { code: "emit_unavailable", retryable: false });
     const overlay = this.o.overlay;
     if (overlay.emits.length >= MAX_EMITS_PER_INVOCATION) {
       throw new TerminalError(
@@ -342,7 +344,11 @@ export class ContextImpl implements ObjectContext {
 
   private requireLive(): void {
     if (this.divergence) throw this.divergence;
-    if (this.ended) throw new KvoError(`${this.where()}: the context of a finished attempt was used; await every ctx call inside the handler`, { code: "context_ended", retryable: false });
+    if (this.ended)
+      throw new KvoError(`${this.where()}: the context of a finished attempt was used; await every ctx call inside the handler`, {
+        code: "context_ended",
+        retryable: false,
+      });
   }
 
   /** What a step of an abandoned attempt returns: a promise that never settles. */
@@ -357,7 +363,10 @@ export class ContextImpl implements ObjectContext {
 
   private requireState(method: string): void {
     if (this.o.mode === "service") {
-      throw new KvoError(`ctx.${method}() is not available in service ${this.o.target}: services have no state; use an object`, { code: "no_state", retryable: false });
+      throw new KvoError(`ctx.${method}() is not available in service ${this.o.target}: services have no state; use an object`, {
+        code: "no_state",
+        retryable: false,
+      });
     }
   }
 

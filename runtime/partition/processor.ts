@@ -79,7 +79,8 @@ interface Active {
   record: InvocationRecord;
   mode: HandlerMode;
   journal: Journal;
-  retryTimer: ReturnType<Clock["setTimeout"]> | null;
+  /** The pending retry's timer handle (the clock's own type), null when none is pending. */
+  retryTimer: unknown;
   /** The attempt running now (its deadline and abort switch), null between attempts. */
   running: AttemptControl | null;
   /** When its first attempt in this process started; null while queued behind its key. */
@@ -117,14 +118,19 @@ export class PartitionProcessor {
   private readonly outcomes: OutcomeCache;
   private readonly rejectedLog: RateLimitedWarn;
   private nextOffset: bigint;
-  private sweepTimer: ReturnType<Clock["setTimeout"]> | null = null;
+  private sweepTimer: unknown = null;
 
   constructor(
     private readonly c: ProcessorConfig,
     readonly state: PartitionState,
   ) {
     this.nextOffset = c.nextOffset;
-    this.outcomes = new OutcomeCache(state.outcomes, { retentionMs: c.idempotencyRetentionMs, maxOutcomes: c.maxOutcomes, maxOutcomeBytes: c.maxOutcomeBytes }, c.partition, c.sink);
+    this.outcomes = new OutcomeCache(
+      state.outcomes,
+      { retentionMs: c.idempotencyRetentionMs, maxOutcomes: c.maxOutcomes, maxOutcomeBytes: c.maxOutcomeBytes },
+      c.partition,
+      c.sink,
+    );
     this.rejectedLog = new RateLimitedWarn(c.logger, c.clock, `rejected records of partition ${c.partition}`);
   }
 
@@ -144,7 +150,15 @@ export class PartitionProcessor {
       if (!resolved) {
         // The definition was removed while invocations were in flight: end them visibly.
         const active = this.track(record, "service", this.state.journals.get(record.id) ?? []);
-        this.complete(active, null, { code: "unknown_handler", message: `${record.target}.${record.handler} is no longer registered in this app; the in-flight invocation ${record.id} was ended` }, null);
+        this.complete(
+          active,
+          null,
+          {
+            code: "unknown_handler",
+            message: `${record.target}.${record.handler} is no longer registered in this app; the in-flight invocation ${record.id} was ended`,
+          },
+          null,
+        );
         continue;
       }
       this.schedule(this.track(record, resolved.mode, this.state.journals.get(record.id) ?? []));
@@ -185,7 +199,12 @@ export class PartitionProcessor {
       // maxReplyTargets callers (the list lives in the invocation record, which must stay small).
       if (parsed.replyTo && !running.record.replyTo.some((r) => sameTarget(r, parsed.replyTo!))) {
         if (running.record.replyTo.length >= this.c.maxReplyTargets) {
-          const failure = failureOf(new BadInvocationError("too_many_callers", `invocation ${parsed.id} already has ${running.record.replyTo.length} callers waiting for its outcome (maxReplyTargets); it is still running: send the request again later to get its outcome.`));
+          const failure = failureOf(
+            new BadInvocationError(
+              "too_many_callers",
+              `invocation ${parsed.id} already has ${running.record.replyTo.length} callers waiting for its outcome (maxReplyTargets); it is still running: send the request again later to get its outcome.`,
+            ),
+          );
           this.rejectedLog.warn(failure.message);
           this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, null, failure));
           return;
@@ -194,10 +213,18 @@ export class PartitionProcessor {
         const encoded = codecs.invocation.encode(running.record);
         if (encoded.length > this.c.maxRecordBytes) {
           running.record.replyTo.pop();
-          this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, null, { code: "too_many_callers", message: `invocation ${parsed.id} cannot record another caller within maxRecordBytes; it is still running: send the request again later to get its outcome.` }));
+          this.c.sink.emit(
+            replyRecord(parsed.replyTo, parsed.id, null, {
+              code: "too_many_callers",
+              message: `invocation ${parsed.id} cannot record another caller within maxRecordBytes; it is still running: send the request again later to get its outcome.`,
+            }),
+          );
           return;
         }
-        this.noteInvocationWrite(running, this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: running.record.id }), encoded));
+        this.noteInvocationWrite(
+          running,
+          this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: running.record.id }), encoded),
+        );
       }
       return;
     }
@@ -226,7 +253,11 @@ export class PartitionProcessor {
     // Room is kept for what a retry adds to the record (lastError, capped) and more callers.
     const invocationLimit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
     if (encoded.length > invocationLimit) {
-      const error = new RecordTooLargeError(`invocation record ${record.partition}@${record.offset} (input and headers)`, encoded.length, invocationLimit);
+      const error = new RecordTooLargeError(
+        `invocation record ${record.partition}@${record.offset} (input and headers)`,
+        encoded.length,
+        invocationLimit,
+      );
       this.reject(record, parsed.id, parsed.replyTo, error);
       return;
     }
@@ -250,7 +281,18 @@ export class PartitionProcessor {
   // ---- scheduling --------------------------------------------------------------------------
 
   private track(record: InvocationRecord, mode: HandlerMode, journal: JournalEntryRecord[]): Active {
-    const active: Active = { record, mode, journal: this.newJournal(record.id, journal), retryTimer: null, running: null, firstStartedAt: null, ended: false, bytes: invocationSize(record), decodedInput: NOT_DECODED, invWrittenOnlyIn: null };
+    const active: Active = {
+      record,
+      mode,
+      journal: this.newJournal(record.id, journal),
+      retryTimer: null,
+      running: null,
+      firstStartedAt: null,
+      ended: false,
+      bytes: invocationSize(record),
+      decodedInput: NOT_DECODED,
+      invWrittenOnlyIn: null,
+    };
     this.active.set(record.id, active);
     this.inFlightBytes += active.bytes;
     return active;
@@ -317,7 +359,12 @@ export class PartitionProcessor {
       target: record.target,
       key: record.key,
       mode: active.mode,
-      request: { id: record.id, headers: record.headers, attempt: record.attempt, ...(record.idempotencyKey ? { idempotencyKey: record.idempotencyKey } : {}) },
+      request: {
+        id: record.id,
+        headers: record.headers,
+        attempt: record.attempt,
+        ...(record.idempotencyKey ? { idempotencyKey: record.idempotencyKey } : {}),
+      },
       journal: active.journal,
       state: {
         read: (name) => objectState?.()?.get(name),
@@ -339,7 +386,8 @@ export class PartitionProcessor {
       checkStateValue: (name, bytes) => {
         // the state record wraps the value in a version byte and a small Avro header
         const limit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
-        if (bytes.length > limit) throw new RecordTooLargeError(`state "${name}" of ${record.target}/${record.key ?? ""}`, bytes.length, limit);
+        if (bytes.length > limit)
+          throw new RecordTooLargeError(`state "${name}" of ${record.target}/${record.key ?? ""}`, bytes.length, limit);
       },
     });
 
@@ -348,7 +396,8 @@ export class PartitionProcessor {
     try {
       // The first attempt gets the input decoded at ingest; later ones decode the bytes again
       // (a handler may have mutated the object it got).
-      const input = active.decodedInput !== NOT_DECODED ? active.decodedInput : decodeJson(record.input, `input of ${record.target}.${record.handler}`);
+      const input =
+        active.decodedInput !== NOT_DECODED ? active.decodedInput : decodeJson(record.input, `input of ${record.target}.${record.handler}`);
       active.decodedInput = NOT_DECODED;
       // A hung handler never settles: racing the attempt's interruption (timeout, cancel,
       // close) is what lets its key move on anyway. Its context dies with the abort.
@@ -382,7 +431,9 @@ export class PartitionProcessor {
     const failure = failureOf(error);
     if (error.retryable && record.attempt < resolved.retry.maxAttempts) {
       const delay = backoffDelay(resolved.retry, record.attempt);
-      this.c.logger.warn(`${describe(record)} attempt ${record.attempt} failed (${failure.code}: ${failure.message}); retrying in ${delay} ms`);
+      this.c.logger.warn(
+        `${describe(record)} attempt ${record.attempt} failed (${failure.code}: ${failure.message}); retrying in ${delay} ms`,
+      );
       active.journal.abandonOpenSlots();
       record.attempt += 1;
       record.lastError = failure;
@@ -403,7 +454,11 @@ export class PartitionProcessor {
     const def = this.c.registry.find(record.target);
     const timeoutMs = (def && declaredAttemptTimeout(def, record.handler)) ?? this.c.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
     const attempt = record.attempt;
-    const control = new AttemptControl(this.c.clock, timeoutMs, () => new AttemptTimeoutError(`${describe(record)} attempt ${attempt}`, timeoutMs));
+    const control = new AttemptControl(
+      this.c.clock,
+      timeoutMs,
+      () => new AttemptTimeoutError(`${describe(record)} attempt ${attempt}`, timeoutMs),
+    );
     active.running = control;
     active.firstStartedAt ??= control.startedAt;
     return control;
@@ -437,12 +492,23 @@ export class PartitionProcessor {
     const at = `cancel record ${record.partition}@${record.offset}`;
     if (request.replyProblem) this.rejectedLog.warn(`${at}: no reply will be sent: ${request.replyProblem}`);
     if (request.invocationId === "") {
-      const error = new BadInvocationError("invalid_cancel", `${at}: header kvo-cancel is empty; set it to the id of the invocation to cancel (replies carry it in kvo-invocation-id).`);
+      const error = new BadInvocationError(
+        "invalid_cancel",
+        `${at}: header kvo-cancel is empty; set it to the id of the invocation to cancel (replies carry it in kvo-invocation-id).`,
+      );
       this.reject(record, `p${record.partition}-o${record.offset}`, request.replyTo, error);
       return;
     }
     if (this.cancel(request.invocationId, `by ${at}`)) {
-      if (request.replyTo) this.c.sink.emit(replyRecord(request.replyTo, request.invocationId, encodeJson({ invocationId: request.invocationId, cancelled: true }, "cancel reply"), null));
+      if (request.replyTo)
+        this.c.sink.emit(
+          replyRecord(
+            request.replyTo,
+            request.invocationId,
+            encodeJson({ invocationId: request.invocationId, cancelled: true }, "cancel reply"),
+            null,
+          ),
+        );
       return;
     }
     const failure = {
@@ -461,7 +527,15 @@ export class PartitionProcessor {
     for (const a of this.active.values()) {
       if (a.firstStartedAt === null) continue; // queued behind its key
       const r = a.record;
-      out.push({ invocationId: r.id, target: r.target, key: r.key, handler: r.handler, attempt: r.attempt, since: a.firstStartedAt, phase: a.running ? "running" : "retry_wait" });
+      out.push({
+        invocationId: r.id,
+        target: r.target,
+        key: r.key,
+        handler: r.handler,
+        attempt: r.attempt,
+        since: a.firstStartedAt,
+        phase: a.running ? "running" : "retry_wait",
+      });
     }
     return out;
   }
@@ -514,7 +588,7 @@ export class PartitionProcessor {
         names?.delete(name);
         this.c.sink.putChangelog(p, changelogKey, null);
       } else {
-        if (!names) this.state.objects.set(id, (names = new Map()));
+        if (!names) this.state.objects.set(id, (names = new Map<string, Buffer>()));
         names.set(name, value);
         this.c.sink.putChangelog(p, changelogKey, codecs.stateValue.encode({ value }));
       }
@@ -525,7 +599,8 @@ export class PartitionProcessor {
   /** What ctx.emit may do in this partition's invocations (see egress/emit.ts). */
   private get emitPolicy(): EmitPolicy {
     return {
-      isReserved: (topic) => topic === this.c.invocationsTopic || topic === this.c.dlqTopic || this.c.replyTopicStatus?.(topic) === "reserved",
+      isReserved: (topic) =>
+        topic === this.c.invocationsTopic || topic === this.c.dlqTopic || this.c.replyTopicStatus?.(topic) === "reserved",
       maxRecordBytes: this.c.maxRecordBytes,
       // at least one record of the largest size
       maxTotalBytes: Math.max(this.c.maxEmitBytesPerInvocation ?? DEFAULT_MAX_EMIT_BYTES_PER_INVOCATION, this.c.maxRecordBytes),
@@ -549,7 +624,10 @@ export class PartitionProcessor {
   private putInvocation(active: Active): void {
     if (this.closed) return;
     const { record } = active;
-    this.noteInvocationWrite(active, this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: record.id }), codecs.invocation.encode(record)));
+    this.noteInvocationWrite(
+      active,
+      this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: record.id }), codecs.invocation.encode(record)),
+    );
   }
 
   /** A rewrite of the `inv` record in another batch than the first write: it can no longer be retracted. */
@@ -598,4 +676,3 @@ function sameTarget(a: ReplyTarget, b: ReplyTarget): boolean {
 function describe(r: InvocationRecord): string {
   return `${r.target}${r.key === null ? "" : `/${r.key}`}.${r.handler} (invocation ${r.id})`;
 }
-

@@ -43,7 +43,13 @@ export function fits(record: OutboundRecord, maxRecordBytes: number): boolean {
  * without its value (`kvo-dlq-value-omitted-bytes`), else without its own headers too (only
  * the reason and source headers stay). The source coordinates always point at the original.
  */
-export function fittedDlqRecord(dlqTopic: string, sourceTopic: string, record: InboundRecord, failure: FailureRecord, maxRecordBytes: number): OutboundRecord {
+export function fittedDlqRecord(
+  dlqTopic: string,
+  sourceTopic: string,
+  record: InboundRecord,
+  failure: FailureRecord,
+  maxRecordBytes: number,
+): OutboundRecord {
   const capped = { code: failure.code, message: capMessage(failure.message) };
   const whole = dlqRecord(dlqTopic, sourceTopic, record, capped);
   if (fits(whole, maxRecordBytes)) return whole;

@@ -14,7 +14,11 @@ export class RestoreRefusedError extends KvoError {
     readonly partition: number,
     cause: NewerSchemaVersionError,
   ) {
-    super(`changelog partition ${partition} cannot be restored by this process: ${cause.message}`, { code: "newer_schema_version", retryable: false, cause });
+    super(`changelog partition ${partition} cannot be restored by this process: ${cause.message}`, {
+      code: "newer_schema_version",
+      retryable: false,
+      cause,
+    });
   }
 }
 
@@ -61,7 +65,9 @@ export async function restorePartition(o: RestoreOptions): Promise<RestoredParti
       if (thrown instanceof RestoreRefusedError) throw thrown;
       const error = toKvoError(thrown);
       const delayMs = Math.min(10_000, 200 * 2 ** Math.min(attempt - 1, 6));
-      o.logger.warn(`restoring partition ${o.partition} failed (attempt ${attempt}, ${error.code}: ${error.message}); retrying in ${delayMs} ms`);
+      o.logger.warn(
+        `restoring partition ${o.partition} failed (attempt ${attempt}, ${error.code}: ${error.message}); retrying in ${delayMs} ms`,
+      );
       o.onRetry?.(error, attempt, delayMs);
       await new Promise<void>((resolve) => o.clock.setTimeout(resolve, delayMs));
     }

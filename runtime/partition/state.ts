@@ -46,7 +46,7 @@ export class PartitionState {
           if (names && names.size === 0) this.objects.delete(id);
         } else {
           let names = this.objects.get(id);
-          if (!names) this.objects.set(id, (names = new Map()));
+          if (!names) this.objects.set(id, (names = new Map<string, Buffer>()));
           names.set(key.name, codecs.stateValue.decode(value).value);
         }
         return;

@@ -88,7 +88,11 @@ describe("broker crash (SIGKILL + restart) while invocations are in flight", () 
       const killedAt = Date.now();
       const timings = await broker.crash();
       // progress after the restart, without any restart of the runtime
-      await runtime.waitForNext((e) => stats(e) && completedOf(e) > completedOf(before) + KEYS, `progress after broker restart ${wave + 1}`, 120_000);
+      await runtime.waitForNext(
+        (e) => stats(e) && completedOf(e) > completedOf(before) + KEYS,
+        `progress after broker restart ${wave + 1}`,
+        120_000,
+      );
       crashes.push({
         completedBefore: completedOf(before),
         inFlightBefore: Number(before.inFlight),
@@ -99,7 +103,8 @@ describe("broker crash (SIGKILL + restart) while invocations are in flight", () 
 
     const replyRecords = await expectExactReplies(replies, TOTAL);
     const tokenByInvocation = new Map<string, string>();
-    for (const r of replyRecords) tokenByInvocation.set(r.headers[H.invocationId]!, (JSON.parse(r.value!.toString()) as { token: string }).token);
+    for (const r of replyRecords)
+      tokenByInvocation.set(r.headers[H.invocationId]!, (JSON.parse(r.value!.toString()) as { token: string }).token);
 
     // The crash hit running work, the runtime felt it, and it was the same process throughout.
     for (const c of crashes) expect(c.inFlightBefore, "invocations in flight when the broker was killed").toBeGreaterThan(0);

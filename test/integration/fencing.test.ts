@@ -72,7 +72,11 @@ describe("zombie fencing", () => {
     await a.waitFor((e) => e.event === "armed", "A armed");
     a.kill("SIGSTOP");
     const stoppedAt = Date.now();
-    await b.waitFor((e) => e.event === "stats" && owned(e).length === 4 && (e.completed as number) > 0, "B takes over all partitions", 60_000);
+    await b.waitFor(
+      (e) => e.event === "stats" && owned(e).length === 4 && (e.completed as number) > 0,
+      "B takes over all partitions",
+      60_000,
+    );
     a.kill("SIGCONT");
     await a.waitForNext((e) => e.event === "woke", "A notices it was frozen", 30_000);
     // A wakes with stale work and a stale generation: the zombie tries to commit and is refused.

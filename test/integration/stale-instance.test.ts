@@ -37,7 +37,11 @@ describe("stale instance", () => {
     await new Promise((r) => setTimeout(r, 1_000));
     const b = new ChildRuntime(app, "counter_app.ts", env);
     children.push(b);
-    await b.waitFor((e) => e.event === "stats" && (e.partitions as number[]).length === 4 && (e.completed as number) > 0, "B takes over", 60_000);
+    await b.waitFor(
+      (e) => e.event === "stats" && (e.partitions as number[]).length === 4 && (e.completed as number) > 0,
+      "B takes over",
+      60_000,
+    );
     // past transaction.timeout.ms (10 s) since A stopped: its open transaction was aborted
     await new Promise((r) => setTimeout(r, 11_000));
     a.kill("SIGCONT");
@@ -47,7 +51,10 @@ describe("stale instance", () => {
     await expectExactReplies(replies, KEYS * PER_KEY);
     const bStats = b.last("stats")!;
     expect(bStats.fenced, "the live successor was never fenced").toBe(0);
-    expect(b.events.some((e) => e.event === "closed"), "the successor keeps running").toBe(false);
+    expect(
+      b.events.some((e) => e.event === "closed"),
+      "the successor keeps running",
+    ).toBe(false);
     await Promise.all(children.splice(0).map((c) => c.stop()));
     await expectExactCounts(`${app}.changelog`, KEYS, PER_KEY);
   }, 300_000);

@@ -33,25 +33,42 @@ export class MemoryApp {
   }
 
   /** Produces an invocation record; returns its correlation id. */
-  send(key: string | null, handler: string | null, input?: unknown, extra: { raw?: Buffer; idempotencyKey?: string; replyTo?: string } = {}): string {
+  send(
+    key: string | null,
+    handler: string | null,
+    input?: unknown,
+    extra: { raw?: Buffer; idempotencyKey?: string; replyTo?: string } = {},
+  ): string {
     const corr = `c${++this.seq}`;
     const headers: Record<string, Buffer> = { [H.replyTo]: Buffer.from(extra.replyTo ?? "replies"), [H.correlationId]: Buffer.from(corr) };
     if (handler !== null) headers[H.handler] = Buffer.from(handler);
     if (extra.idempotencyKey) headers[H.idempotencyKey] = Buffer.from(extra.idempotencyKey);
     const value = extra.raw ?? (input === undefined ? null : Buffer.from(JSON.stringify(input)));
-    this.log.append("m.invocations", { key: key === null ? null : Buffer.from(key), value, headers, ...(key === null ? { partition: 0 } : {}) });
+    this.log.append("m.invocations", {
+      key: key === null ? null : Buffer.from(key),
+      value,
+      headers,
+      ...(key === null ? { partition: 0 } : {}),
+    });
     this.log.notify();
     return corr;
   }
 
   replies(): Reply[] {
-    return this.log.partitions("replies").flat().map((r) => {
-      const h = (n: string) => r.headers[n]?.toString();
-      const reply: Reply = { corr: h(H.correlationId)!, status: h(H.status)!, value: r.value && r.value.length ? JSON.parse(r.value.toString()) : undefined };
-      if (h(H.errorCode)) reply.errorCode = h(H.errorCode)!;
-      if (h(H.errorMessage)) reply.errorMessage = h(H.errorMessage)!;
-      return reply;
-    });
+    return this.log
+      .partitions("replies")
+      .flat()
+      .map((r) => {
+        const h = (n: string) => r.headers[n]?.toString();
+        const reply: Reply = {
+          corr: h(H.correlationId)!,
+          status: h(H.status)!,
+          value: r.value && r.value.length ? JSON.parse(r.value.toString()) : undefined,
+        };
+        if (h(H.errorCode)) reply.errorCode = h(H.errorCode)!;
+        if (h(H.errorMessage)) reply.errorMessage = h(H.errorMessage)!;
+        return reply;
+      });
   }
 
   async reply(corr: string, timeoutMs = 5_000): Promise<Reply> {
@@ -60,11 +77,14 @@ export class MemoryApp {
   }
 
   dlq(): Array<{ key: string | null; code: string; message: string; offset: string }> {
-    return this.log.partitions("m.dlq").flat().map((r) => ({
-      key: r.key?.toString() ?? null,
-      code: r.headers[H.errorCode]!.toString(),
-      message: r.headers[H.errorMessage]!.toString(),
-      offset: r.headers[H.dlqSourceOffset]!.toString(),
-    }));
+    return this.log
+      .partitions("m.dlq")
+      .flat()
+      .map((r) => ({
+        key: r.key?.toString() ?? null,
+        code: r.headers[H.errorCode]!.toString(),
+        message: r.headers[H.errorMessage]!.toString(),
+        offset: r.headers[H.dlqSourceOffset]!.toString(),
+      }));
   }
 }

@@ -1,4 +1,4 @@
-import type { ConsumeListener, InboundRecord, LogTransport, OutboundRecord, TopicSpec, TransactionBatch } from "../../runtime/log/log.js";
+import type { ConsumeListener, InboundRecord, LogTransport, TopicSpec, TransactionBatch } from "../../runtime/log/log.js";
 
 /**
  * An in-memory stand-in for a Kafka cluster, for deterministic unit tests of the runtime
@@ -11,7 +11,11 @@ export class MemoryLog {
   private readonly watchers = new Set<() => void>();
 
   createTopic(name: string, partitions: number): void {
-    if (!this.topics.has(name)) this.topics.set(name, Array.from({ length: partitions }, () => []));
+    if (!this.topics.has(name))
+      this.topics.set(
+        name,
+        Array.from({ length: partitions }, () => []),
+      );
   }
 
   partitions(topic: string): InboundRecord[][] {
@@ -20,7 +24,10 @@ export class MemoryLog {
     return t;
   }
 
-  append(topic: string, record: { partition?: number; key: Buffer | null; value: Buffer | null; headers?: Record<string, Buffer> }): InboundRecord {
+  append(
+    topic: string,
+    record: { partition?: number; key: Buffer | null; value: Buffer | null; headers?: Record<string, Buffer> },
+  ): InboundRecord {
     const parts = this.partitions(topic);
     const partition = record.partition ?? (record.key ? hash(record.key) % parts.length : 0);
     const log = parts[partition]!;
@@ -131,8 +138,8 @@ export class MemoryTransport implements LogTransport {
     if (this.dead) return new Promise<void>(() => {});
     this.commits++;
     const dies = this.crash !== null && this.commits === this.crash.atCommit;
-    if (dies && !this.crash!.afterApply) return this.die();
-    for (const r of batch.records) this.log.append(r.topic, r as OutboundRecord);
+    if (dies && !this.crash.afterApply) return this.die();
+    for (const r of batch.records) this.log.append(r.topic, r);
     for (const [p, o] of batch.offsets) this.log.groupOffsets.set(p, o);
     this.log.notify();
     if (dies) return this.die();

@@ -47,17 +47,24 @@ function produce(log: MemoryLog, key: string, handler: string, input: unknown): 
   log.append(`${APP}.invocations`, {
     key: Buffer.from(key),
     value: input === undefined ? null : Buffer.from(JSON.stringify(input)),
-    headers: { [H.handler]: Buffer.from(handler), [H.replyTo]: Buffer.from(REPLIES), [H.correlationId]: Buffer.from(`${key}:${handler}:${JSON.stringify(input)}`) },
+    headers: {
+      [H.handler]: Buffer.from(handler),
+      [H.replyTo]: Buffer.from(REPLIES),
+      [H.correlationId]: Buffer.from(`${key}:${handler}:${JSON.stringify(input)}`),
+    },
   });
   log.notify();
 }
 
 function replies(log: MemoryLog): Array<{ corr: string; status: string; value: unknown }> {
-  return log.partitions(REPLIES).flat().map((r) => ({
-    corr: r.headers[H.correlationId]!.toString(),
-    status: r.headers[H.status]!.toString(),
-    value: r.value && r.value.length ? JSON.parse(r.value.toString()) : undefined,
-  }));
+  return log
+    .partitions(REPLIES)
+    .flat()
+    .map((r) => ({
+      corr: r.headers[H.correlationId]!.toString(),
+      status: r.headers[H.status]!.toString(),
+      value: r.value && r.value.length ? (JSON.parse(r.value.toString()) as unknown) : undefined,
+    }));
 }
 
 function finalState(log: MemoryLog): Record<string, unknown> {
@@ -82,7 +89,9 @@ function checkJournalsOnlyGrow(log: MemoryLog): Map<string, Array<{ kind: string
     for (const r of log.partitions(`${APP}.changelog`)[p]!) {
       const key = JSON.parse(r.key!.toString()) as string[];
       if (key[0] !== "jnl" || r.value === null) continue;
-      const entries = codecs.journal.decode(r.value).entries.map((e) => ({ kind: e.kind, name: e.name, value: e.value?.toString() ?? null }));
+      const entries = codecs.journal
+        .decode(r.value)
+        .entries.map((e) => ({ kind: e.kind, name: e.name, value: e.value?.toString() ?? null }));
       const before = last.get(key[1]!) ?? [];
       expect(entries.slice(0, before.length), `journal of ${key[1]} rewrote a committed entry`).toEqual(before);
       last.set(key[1]!, entries);
@@ -93,7 +102,10 @@ function checkJournalsOnlyGrow(log: MemoryLog): Map<string, Array<{ kind: string
 
 function newRuntime(log: MemoryLog, crash: CrashPlan | null): { runtime: Runtime; transport: MemoryTransport } {
   const transport = new MemoryTransport(log, `${APP}.invocations`, `${APP}.changelog`, crash);
-  const runtime = new Runtime({ app: APP, objects: [flow], partitions: PARTITIONS, logger: quiet, retry: { initialIntervalMs: 1, maxIntervalMs: 2 } }, transport);
+  const runtime = new Runtime(
+    { app: APP, objects: [flow], partitions: PARTITIONS, logger: quiet, retry: { initialIntervalMs: 1, maxIntervalMs: 2 } },
+    transport,
+  );
   return { runtime, transport };
 }
 
@@ -137,10 +149,13 @@ describe("crash at every commit, then recover (in memory)", () => {
     expect(baseReplies).toHaveLength(WORK.length);
     expect(baseState["Flow/a.total"]).toBeGreaterThanOrEqual(2 + 4);
     expect(baseState["Flow/b.afterA"]).toBe(8);
-    expect(baseReplies.find((r) => r.corr.includes("reject"))).toMatchObject({ status: "failed", value: { code: "refused", message: "refused" } });
+    expect(baseReplies.find((r) => r.corr.includes("reject"))).toMatchObject({
+      status: "failed",
+      value: { code: "refused", message: "refused" },
+    });
 
     const byCorr = (rs: ReturnType<typeof replies>) => new Map(rs.map((r) => [r.corr, r]));
-    const stable = (v: unknown) => (v && typeof v === "object" ? { ...(v as object), c: undefined } : v);
+    const stable = (v: unknown) => (v && typeof v === "object" ? { ...v, c: undefined } : v);
     let crashPoints = 0;
     for (let at = 1; at <= baseline.commits; at++) {
       for (const afterApply of [false, true]) {
@@ -160,11 +175,13 @@ describe("crash at every commit, then recover (in memory)", () => {
         const state = finalState(run.log);
         expect({ ...state, "Flow/a.lastC": 0, "Flow/b.lastC": 0 }).toEqual({ ...baseState, "Flow/a.lastC": 0, "Flow/b.lastC": 0 });
         // The recorded "c" of the last invocation per key is the one stored in state.
-        expect(state["Flow/b.lastC"]).toBe((gotMap.get('Flow/b:go:4')!.value as { c: number }).c);
+        expect(state["Flow/b.lastC"]).toBe((gotMap.get("Flow/b:go:4")!.value as { c: number }).c);
         // Each reply carries the "c" its journal recorded, whatever re-ran before the commit.
         for (const [corr, r] of gotMap) {
           if (r.status !== "ok") continue;
-          const recorded = [...journals.values()].filter((j) => j.some((e) => e.name === "a")).map((j) => j.find((e) => e.name === "c")?.value);
+          const recorded = [...journals.values()]
+            .filter((j) => j.some((e) => e.name === "a"))
+            .map((j) => j.find((e) => e.name === "c")?.value);
           expect(recorded, corr).toContain(String((r.value as { c: number }).c));
         }
         for (const step of ["a", "b", "c", "d"]) expect(executions[step]!, step).toBeGreaterThanOrEqual(4);

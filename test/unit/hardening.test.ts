@@ -62,7 +62,12 @@ describe("callers cannot write into the app's own topics", () => {
     }
     app.log.notify();
     await waitFor(() => app.dlq().length === 4, "four DLQ records");
-    expect(app.dlq().map((d) => d.code)).toEqual(["reserved_reply_topic", "reserved_reply_topic", "reserved_reply_topic", "reserved_reply_topic"]);
+    expect(app.dlq().map((d) => d.code)).toEqual([
+      "reserved_reply_topic",
+      "reserved_reply_topic",
+      "reserved_reply_topic",
+      "reserved_reply_topic",
+    ]);
     expect(app.dlq()[0]!.message).toMatch(/only the runtime writes there/);
     const ok = app.send("Ledger/k1", "add", 5);
     expect((await app.reply(ok)).value).toBe(5); // the refused ones never ran
@@ -104,8 +109,16 @@ describe("every outgoing record fits the record limit", () => {
     const app = new MemoryApp({ objects: [counter] }, { maxRecordBytes: 16_384 });
     await app.start();
     // fits as a record, but not with the DLQ reason headers added, nor as an invocation
-    app.log.append("m.invocations", { key: Buffer.from("Nobody/x"), value: Buffer.from("x".repeat(16_300)), headers: { [H.handler]: Buffer.from("add") } });
-    app.log.append("m.invocations", { key: Buffer.from("Nobody/y"), value: Buffer.from("1"), headers: { [H.handler]: Buffer.from("add"), big: Buffer.from("h".repeat(16_300)) } });
+    app.log.append("m.invocations", {
+      key: Buffer.from("Nobody/x"),
+      value: Buffer.from("x".repeat(16_300)),
+      headers: { [H.handler]: Buffer.from("add") },
+    });
+    app.log.append("m.invocations", {
+      key: Buffer.from("Nobody/y"),
+      value: Buffer.from("1"),
+      headers: { [H.handler]: Buffer.from("add"), big: Buffer.from("h".repeat(16_300)) },
+    });
     app.log.notify();
     await waitFor(() => app.dlq().length === 2, "two DLQ records");
     const copies = app.log.partitions("m.dlq").flat();
@@ -217,7 +230,10 @@ describe("bounded transactions and memory", () => {
       const holding = commits.filter((records) => records.some((r) => r.includes(`"Wide","w${i}"`)));
       expect(holding, `the completion of Wide/w${i} commits in one transaction`).toHaveLength(1);
       expect(holding[0]!.filter((r) => r.startsWith("m.changelog|") && r.includes(`"Wide","w${i}"`))).toHaveLength(25);
-      expect(holding[0]!.some((r) => r === `replies|${corrs[i]}`), "with its reply").toBe(true);
+      expect(
+        holding[0]!.some((r) => r === `replies|${corrs[i]}`),
+        "with its reply",
+      ).toBe(true);
     }
     await app.runtime.stop();
   });
@@ -230,7 +246,10 @@ describe("bounded transactions and memory", () => {
     // a step makes the invocation outlive its batch: its `inv` record must be written (and tombstoned)
     const slow = app.send("Ledger/q9", "slow");
     await app.reply(slow);
-    const keys = app.log.partitions("m.changelog").flat().map((r) => (JSON.parse(r.key!.toString()) as string[])[0]);
+    const keys = app.log
+      .partitions("m.changelog")
+      .flat()
+      .map((r) => (JSON.parse(r.key!.toString()) as string[])[0]);
     expect(keys.filter((k) => k === "st")).toHaveLength(5);
     expect(keys.filter((k) => k === "inv")).toHaveLength(2); // the slow one's record and its tombstone
     expect(corrs).toHaveLength(5);
@@ -238,7 +257,10 @@ describe("bounded transactions and memory", () => {
   });
 
   it("pauses consumption while uncommitted bytes exceed the budget, and goes on after", async () => {
-    const app = new MemoryApp({ objects: [counter] }, { maxRecordBytes: 131_072, maxTransactionBytes: 262_144, maxUncommittedBytes: 262_144 });
+    const app = new MemoryApp(
+      { objects: [counter] },
+      { maxRecordBytes: 131_072, maxTransactionBytes: 262_144, maxUncommittedBytes: 262_144 },
+    );
     await app.start();
     const realCommit = app.transport.commit.bind(app.transport);
     let release!: () => void;
@@ -278,7 +300,11 @@ describe("reply-topic answers expire", () => {
       { objects: [counter] },
       {
         replyTopicTtlMs: 1_000,
-        clock: { now: () => now, setTimeout: (fn, ms) => setTimeout(fn, Math.min(ms, 20)), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) },
+        clock: {
+          now: () => now,
+          setTimeout: (fn, ms) => setTimeout(fn, Math.min(ms, 20)),
+          clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+        },
       },
     );
     app.log.createTopic("gone", 1);

@@ -13,10 +13,21 @@ const svc = service({ name: "Svc", handlers: { hi: async (_ctx, n: number) => n 
 const obj = object({ name: "Obj", handlers: { hi: async (_ctx, n: number) => n } });
 const registry = new Registry([svc, obj]);
 
-function record(key: Buffer | string, headers: Record<string, string | Buffer> = {}, at: { partition?: number; offset?: bigint } = {}): InboundRecord {
+function record(
+  key: Buffer | string,
+  headers: Record<string, string | Buffer> = {},
+  at: { partition?: number; offset?: bigint } = {},
+): InboundRecord {
   const h: Record<string, Buffer> = { [H.handler]: Buffer.from("hi") };
   for (const [name, value] of Object.entries(headers)) h[name] = Buffer.isBuffer(value) ? value : Buffer.from(value);
-  return { partition: at.partition ?? 0, offset: at.offset ?? 0n, key: Buffer.isBuffer(key) ? key : Buffer.from(key), value: Buffer.from("1"), headers: h, timestamp: 0 };
+  return {
+    partition: at.partition ?? 0,
+    offset: at.offset ?? 0n,
+    key: Buffer.isBuffer(key) ? key : Buffer.from(key),
+    value: Buffer.from("1"),
+    headers: h,
+    timestamp: 0,
+  };
 }
 
 function parsed(r: InboundRecord): ParsedInvocation {
@@ -27,7 +38,10 @@ function parsed(r: InboundRecord): ParsedInvocation {
 
 /** The id formula before services' routing keys counted; ids of these records must not change. */
 function legacyId(target: string, key: string | null, handler: string, idempotencyKey: string): string {
-  return `ik-${createHash("sha256").update(JSON.stringify([target, key, handler, idempotencyKey])).digest("base64url").slice(0, 32)}`;
+  return `ik-${createHash("sha256")
+    .update(JSON.stringify([target, key, handler, idempotencyKey]))
+    .digest("base64url")
+    .slice(0, 32)}`;
 }
 
 describe("invocation ids follow routing", () => {
@@ -68,7 +82,11 @@ describe("invocation ids follow routing", () => {
     await app.reply(c0);
     await app.reply(c1);
     const idOf = (corr: string) =>
-      app.log.partitions("replies").flat().find((r) => r.headers[H.correlationId]?.toString() === corr)!.headers[H.invocationId]!.toString();
+      app.log
+        .partitions("replies")
+        .flat()
+        .find((r) => r.headers[H.correlationId]?.toString() === corr)!
+        .headers[H.invocationId]!.toString();
     expect(idOf(c0)).not.toBe(idOf(c1));
     expect(runs).toBe(3);
     await app.runtime.stop();
@@ -80,7 +98,9 @@ describe("keys that are not valid UTF-8", () => {
     // Decoded lossily, "Obj/\xff" and "Obj/\xfe" would both become the object "Obj/\ufffd".
     const bad = parseInvocation(record(Buffer.from([0x4f, 0x62, 0x6a, 0x2f, 0xff]), {}, { partition: 1, offset: 7n }), registry);
     expect(isRejected(bad) && bad.error.code).toBe("invalid_key");
-    expect(isRejected(bad) && bad.error.message).toMatch(/^record 1@7: the record key is not valid UTF-8 \(hex 4f626a2fff \(5 bytes\)\)\. .*encoded as UTF-8/);
+    expect(isRejected(bad) && bad.error.message).toMatch(
+      /^record 1@7: the record key is not valid UTF-8 \(hex 4f626a2fff \(5 bytes\)\)\. .*encoded as UTF-8/,
+    );
     const badIk = parseInvocation(record("Obj/k", { [H.idempotencyKey]: Buffer.from([0xc3, 0x28]) }), registry);
     expect(isRejected(badIk) && badIk.error.code).toBe("invalid_key");
     expect(isRejected(badIk) && badIk.error.message).toMatch(/header kvo-idempotency-key is not valid UTF-8 \(hex c328/);
@@ -118,7 +138,11 @@ describe("the typed client routes service calls", () => {
     };
     const consumer = { disconnect: async () => undefined };
     const Construct = KvoClient as unknown as new (options: object, producer: object, consumer: object) => KvoClient;
-    const client = new Construct({ app: "m", timeoutMs: 1, replyTopic: "m.replies", invocationsTopic: "m.invocations" }, producer, consumer);
+    const client = new Construct(
+      { app: "m", timeoutMs: 1, replyTopic: "m.replies", invocationsTopic: "m.invocations" },
+      producer,
+      consumer,
+    );
     return { client, keys };
   }
 

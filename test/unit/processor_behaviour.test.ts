@@ -49,7 +49,16 @@ describe("per-key order and shared handlers", () => {
     const results = await Promise.all(order.map((c) => app.reply(c)));
     expect(results.map((r) => r.value)).toEqual([1, 2, 3, 4]);
     const kLog = log.filter((l) => !l.includes("elsewhere") && l !== "peek");
-    expect(kLog).toEqual(["start first", "end first", "start second", "end second", "start third", "end third", "start fourth", "end fourth"]);
+    expect(kLog).toEqual([
+      "start first",
+      "end first",
+      "start second",
+      "end second",
+      "start third",
+      "end third",
+      "start fourth",
+      "end fourth",
+    ]);
     const after = app.send("Box/k", "peek");
     expect((await app.reply(after)).value).toEqual(["first", "second", "third", "fourth"]);
     await app.runtime.stop();
@@ -103,7 +112,7 @@ describe("retries and failures", () => {
           ctx.set("partial", true);
           throw new Error(`boom ${++attempts}`);
         },
-        read: shared(async (ctx) => ctx.get("partial")),
+        read: shared(async (ctx) => ctx.get<unknown>("partial")),
       },
       options: { retry: { initialIntervalMs: 1, maxAttempts: 3 } },
     });
@@ -127,14 +136,22 @@ describe("retries and failures", () => {
           throw new TerminalError("not allowed", { code: "not_allowed" });
         },
         step: async (ctx) => {
-          const v = await ctx.run("retried", () => {
-            if (++runTries < 3) throw new Error("not yet");
-            return "ok";
-          }, { initialIntervalMs: 1, maxAttempts: 5 });
+          const v = await ctx.run(
+            "retried",
+            () => {
+              if (++runTries < 3) throw new Error("not yet");
+              return "ok";
+            },
+            { initialIntervalMs: 1, maxAttempts: 5 },
+          );
           try {
-            await ctx.run("hopeless", () => {
-              throw new Error("never works");
-            }, { initialIntervalMs: 1, maxAttempts: 2 });
+            await ctx.run(
+              "hopeless",
+              () => {
+                throw new Error("never works");
+              },
+              { initialIntervalMs: 1, maxAttempts: 2 },
+            );
           } catch (e) {
             return { v, caught: (e as TerminalError).message, code: (e as TerminalError).code };
           }
@@ -144,9 +161,16 @@ describe("retries and failures", () => {
     });
     const app = new MemoryApp({ objects: [o] });
     await app.start();
-    expect(await app.reply(app.send("T/1", "terminal"))).toMatchObject({ status: "failed", errorCode: "not_allowed", errorMessage: "not allowed" });
+    expect(await app.reply(app.send("T/1", "terminal"))).toMatchObject({
+      status: "failed",
+      errorCode: "not_allowed",
+      errorMessage: "not allowed",
+    });
     const r = await app.reply(app.send("T/1", "step"));
-    expect(r).toMatchObject({ status: "ok", value: { v: "ok", caught: 'ctx.run("hopeless") failed after 2 attempts: never works', code: "unknown" } });
+    expect(r).toMatchObject({
+      status: "ok",
+      value: { v: "ok", caught: 'ctx.run("hopeless") failed after 2 attempts: never works', code: "unknown" },
+    });
     expect(runTries).toBe(3);
     await app.runtime.stop();
   });
@@ -211,7 +235,11 @@ describe("bad input", () => {
     const cases = [
       { corr: app.send("Nope/1", "echo", 1), code: "unknown_target", msg: /no object or service named "Nope".*known: Good, Svc/ },
       { corr: app.send("Good/1", "nope", 1), code: "unknown_handler", msg: /Good has no handler "nope" \(known: echo\)/ },
-      { corr: app.send("Good/1", "echo", undefined, { raw: Buffer.from("{not json") }), code: "invalid_input", msg: /input of Good\.echo is not valid JSON/ },
+      {
+        corr: app.send("Good/1", "echo", undefined, { raw: Buffer.from("{not json") }),
+        code: "invalid_input",
+        msg: /input of Good\.echo is not valid JSON/,
+      },
       { corr: app.send(null, "echo", 1), code: "missing_key", msg: /has no key/ },
       { corr: app.send("Good", "echo", 1), code: "missing_key", msg: /object Good needs a key/ },
       { corr: app.send("Good/1", null, 1), code: "missing_handler", msg: /header kvo-handler is missing/ },
@@ -227,7 +255,12 @@ describe("bad input", () => {
     expect((await app.reply(good)).value).toEqual({ fine: true });
     expect((await app.reply(svc)).value).toBe("hi");
     await waitFor(() => app.dlq().length === cases.length, "DLQ records");
-    expect(app.dlq().map((d) => d.code).sort()).toEqual(cases.map((c) => c.code).sort());
+    expect(
+      app
+        .dlq()
+        .map((d) => d.code)
+        .sort(),
+    ).toEqual(cases.map((c) => c.code).sort());
     await app.runtime.stop();
   });
 });
@@ -308,7 +341,10 @@ describe("record size limit", () => {
 describe("idempotency keys", () => {
   it("runs a request once per idempotency key and answers repeats with the same outcome", async () => {
     let runs = 0;
-    const o = object({ name: "Pay", handlers: { charge: async (ctx, amount: number) => ctx.run("charge", () => ({ charged: amount, n: ++runs })) } });
+    const o = object({
+      name: "Pay",
+      handlers: { charge: async (ctx, amount: number) => ctx.run("charge", () => ({ charged: amount, n: ++runs })) },
+    });
     const app = new MemoryApp({ objects: [o] });
     await app.start();
     const a = app.send("Pay/acct", "charge", 10, { idempotencyKey: "order-1" });

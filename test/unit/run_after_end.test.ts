@@ -60,7 +60,10 @@ function journalWrites(log: MemoryLog): Array<{ id: string; values: string[] | n
     .flat()
     .map((r) => ({ key: JSON.parse(r.key!.toString()) as string[], value: r.value }))
     .filter((r) => r.key[0] === "jnl")
-    .map((r) => ({ id: r.key[1]!, values: r.value === null ? null : codecs.journal.decode(r.value).entries.map((e) => e.value?.toString() ?? "") }));
+    .map((r) => ({
+      id: r.key[1]!,
+      values: r.value === null ? null : codecs.journal.decode(r.value).entries.map((e) => e.value?.toString() ?? ""),
+    }));
 }
 
 describe("nothing of a finished invocation reaches the commit sink", () => {
@@ -85,9 +88,15 @@ describe("nothing of a finished invocation reaches the commit sink", () => {
     expect((await app.reply(app.send("Fire/1", "next"))).value).toBe("next");
     await app.runtime.stop();
     const writes = journalWrites(app.log);
-    expect(writes.filter((w) => w.values !== null), "journal records written").toEqual([]);
+    expect(
+      writes.filter((w) => w.values !== null),
+      "journal records written",
+    ).toEqual([]);
     for (let p = 0; p < 2; p++) {
-      expect([...app.log.compacted("m.changelog", p).keys()].filter((k) => k.startsWith('["jnl"')), `partition ${p}`).toEqual([]);
+      expect(
+        [...app.log.compacted("m.changelog", p).keys()].filter((k) => k.startsWith('["jnl"')),
+        `partition ${p}`,
+      ).toEqual([]);
     }
   });
 
@@ -137,11 +146,18 @@ describe("a closed processor", () => {
       name: "Down",
       handlers: {
         call: async (ctx) => {
-          const step = ctx.run("call", () => {
-            tries++;
-            throw new Error("service down");
-          }, { initialIntervalMs: 100, maxIntervalMs: 100, maxAttempts: 1_000 });
-          step.then(() => (settled = true), () => (settled = true));
+          const step = ctx.run(
+            "call",
+            () => {
+              tries++;
+              throw new Error("service down");
+            },
+            { initialIntervalMs: 100, maxIntervalMs: 100, maxAttempts: 1_000 },
+          );
+          step.then(
+            () => (settled = true),
+            () => (settled = true),
+          );
           return step;
         },
       },

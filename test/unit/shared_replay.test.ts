@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { object, shared } from "../../index.js";
 import { codecFromFiles } from "../../runtime/codec/avro.js";
 import { encodeChangelogKey } from "../../runtime/codec/changelog_key.js";
-import { codecs, type InvocationRecord, type JournalEntryRecord, type JournalKind, type JournalRecord } from "../../runtime/codec/records.js";
+import {
+  codecs,
+  type InvocationRecord,
+  type JournalEntryRecord,
+  type JournalKind,
+  type JournalRecord,
+} from "../../runtime/codec/records.js";
 import { Runtime } from "../../runtime/runtime.js";
 import { MemoryApp, quietLogger } from "../support/memory_app.js";
 import { MemoryLog, MemoryTransport } from "../support/memory_log.js";
@@ -82,7 +88,10 @@ describe("shared handlers replay what they read", () => {
     log.createTopic("replies", 1);
     const reachedHold = deferred();
     const newRuntime = (hold: (attempt: number) => Promise<void>) =>
-      new Runtime({ app: "m", partitions: 2, logger: quietLogger, objects: [ledger(hold)] }, new MemoryTransport(log, "m.invocations", "m.changelog"));
+      new Runtime(
+        { app: "m", partitions: 2, logger: quietLogger, objects: [ledger(hold)] },
+        new MemoryTransport(log, "m.invocations", "m.changelog"),
+      );
     const send = (handler: string, corr: string, input?: unknown) => {
       log.append("m.invocations", {
         key: Buffer.from("Ledger/acct"),
@@ -92,10 +101,18 @@ describe("shared handlers replay what they read", () => {
       log.notify();
     };
     const reply = async (corr: string) => {
-      const find = () => log.partitions("replies").flat().find((r) => r.headers[H.correlationId]?.toString() === corr);
+      const find = () =>
+        log
+          .partitions("replies")
+          .flat()
+          .find((r) => r.headers[H.correlationId]?.toString() === corr);
       await waitFor(() => find() !== undefined, `reply ${corr}`);
       const r = find()!;
-      return { status: r.headers[H.status]!.toString(), error: r.headers[H.errorMessage]?.toString(), value: r.value?.length ? JSON.parse(r.value.toString()) : undefined };
+      return {
+        status: r.headers[H.status]!.toString(),
+        error: r.headers[H.errorMessage]?.toString(),
+        value: r.value?.length ? (JSON.parse(r.value.toString()) as unknown) : undefined,
+      };
     };
 
     // First process: the shared handler commits its step, then hangs; an exclusive write lands.
@@ -140,10 +157,20 @@ describe("shared handlers replay what they read", () => {
     };
     // What the previous version left: the step, not the ctx.get/ctx.stateKeys before it.
     const v1 = codecFromFiles<JournalRecord>("journal", { 1: "journal.v1.avsc" });
-    const legacyJournal = v1.encode({ invocationId: id, entries: [{ kind: "run", name: "zero", value: Buffer.from('"saw 0"'), failure: null }] });
-    log.append("m.changelog", { partition: 0, key: Buffer.from(encodeChangelogKey({ type: "inv", id })), value: codecs.invocation.encode(inv) });
+    const legacyJournal = v1.encode({
+      invocationId: id,
+      entries: [{ kind: "run", name: "zero", value: Buffer.from('"saw 0"'), failure: null }],
+    });
+    log.append("m.changelog", {
+      partition: 0,
+      key: Buffer.from(encodeChangelogKey({ type: "inv", id })),
+      value: codecs.invocation.encode(inv),
+    });
     log.append("m.changelog", { partition: 0, key: Buffer.from(encodeChangelogKey({ type: "jnl", id })), value: legacyJournal });
-    const runtime = new Runtime({ app: "m", partitions: 2, logger: quietLogger, objects: [ledger(async () => {})] }, new MemoryTransport(log, "m.invocations", "m.changelog"));
+    const runtime = new Runtime(
+      { app: "m", partitions: 2, logger: quietLogger, objects: [ledger(async () => {})] },
+      new MemoryTransport(log, "m.invocations", "m.changelog"),
+    );
     await runtime.start();
     await waitFor(() => log.partitions("replies").flat().length === 1, "the reply");
     const reply = log.partitions("replies").flat()[0]!;
@@ -223,7 +250,12 @@ describe("journaled reads and the record size limit", () => {
 });
 
 describe("journal schema versions", () => {
-  const entry = (kind: JournalKind, value: string | null): JournalEntryRecord => ({ kind, name: "n", value: value === null ? null : Buffer.from(value), failure: null });
+  const entry = (kind: JournalKind, value: string | null): JournalEntryRecord => ({
+    kind,
+    name: "n",
+    value: value === null ? null : Buffer.from(value),
+    failure: null,
+  });
 
   it("decodes a journal record written with schema v1", () => {
     const v1 = codecFromFiles<JournalRecord>("journal", { 1: "journal.v1.avsc" });

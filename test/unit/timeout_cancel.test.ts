@@ -109,7 +109,7 @@ describe("attempt timeout", () => {
           ctx.set("partial", true);
           return forever();
         },
-        read: shared(async (ctx) => ctx.get("partial")),
+        read: shared(async (ctx) => ctx.get<unknown>("partial")),
       },
       options: { attemptTimeoutMs: 20, retry: { initialIntervalMs: 1, maxAttempts: 2 } },
     });
@@ -301,7 +301,7 @@ describe("cancel", () => {
           ctx.set("touched", true);
           return ctx.run("wait", (signal) => (signals.push(signal), forever()));
         },
-        read: async (ctx) => ctx.get("touched"),
+        read: async (ctx) => ctx.get<unknown>("touched"),
       },
     });
     const app = new MemoryApp({ objects: [o] });

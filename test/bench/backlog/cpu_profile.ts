@@ -67,7 +67,10 @@ function areaOf(url: string, functionName: string): string {
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(name);
   if (pkg) return pkg[1]!;
   if (name.startsWith("node:")) return "node internals";
-  return name.split("/").slice(0, name.startsWith("test/") ? 3 : 1).join("/");
+  return name
+    .split("/")
+    .slice(0, name.startsWith("test/") ? 3 : 1)
+    .join("/");
 }
 
 /**
@@ -125,8 +128,12 @@ export function summarizeCpuProfile(file: string, top = 15, windowUs?: [number, 
 
 /** The summary as an aligned text table (for stderr). */
 export function formatSummary(s: ProfileSummary): string {
-  const lines = [`CPU profile: ${s.total_ms} ms of samples${s.windowed ? " during the drain" : " (whole process lifetime)"}`, "  self%   self ms  function  (where)"];
-  for (const e of s.top) lines.push(`  ${e.self_pct.toFixed(1).padStart(5)}  ${e.self_ms.toFixed(0).padStart(8)}  ${e.function}  ${e.where}`);
+  const lines = [
+    `CPU profile: ${s.total_ms} ms of samples${s.windowed ? " during the drain" : " (whole process lifetime)"}`,
+    "  self%   self ms  function  (where)",
+  ];
+  for (const e of s.top)
+    lines.push(`  ${e.self_pct.toFixed(1).padStart(5)}  ${e.self_ms.toFixed(0).padStart(8)}  ${e.function}  ${e.where}`);
   lines.push("  by area:");
   for (const a of s.by_area) lines.push(`  ${a.self_pct.toFixed(1).padStart(5)}  ${a.self_ms.toFixed(0).padStart(8)}  ${a.area}`);
   return lines.join("\n");

@@ -66,7 +66,9 @@ export class DrainWatch {
   /** Deletes the run's topics and consumer group (best effort: names are unique per run). */
   async cleanup(topics: string[], groupId: string): Promise<void> {
     await this.admin.deleteGroups([groupId]).catch(() => undefined);
-    await this.admin.deleteTopics({ topics, timeout: 30_000 }).catch((e: unknown) => process.stderr.write(`deleting ${topics.join(", ")}: ${(e as Error).message}\n`));
+    await this.admin
+      .deleteTopics({ topics, timeout: 30_000 })
+      .catch((e: unknown) => process.stderr.write(`deleting ${topics.join(", ")}: ${(e as Error).message}\n`));
   }
 
   async close(): Promise<void> {

@@ -119,7 +119,15 @@ const cpuPercent = (before: number | null, after: number | null, secs: number): 
   before === null || after === null ? Number.NaN : (100 * (after - before)) / secs;
 
 /** Waits until the runtime process has drained the backlog and measures the drain. */
-async function measureDrain(rt: RuntimeProcess, spawnedAt: number, watch: DrainWatch, app: string, input: string, ends: Map<number, bigint>, o: Options): Promise<Drain> {
+async function measureDrain(
+  rt: RuntimeProcess,
+  spawnedAt: number,
+  watch: DrainWatch,
+  app: string,
+  input: string,
+  ends: Map<number, bigint>,
+  o: Options,
+): Promise<Drain> {
   const first = (await within(
     rt.next("first"),
     o.stallMs,
@@ -136,7 +144,8 @@ async function measureDrain(rt: RuntimeProcess, spawnedAt: number, watch: DrainW
   const cpuAtDone = cpuSeconds(rt.pid);
   const brokerCpuAtDone = broker === null ? null : cpuSeconds(broker);
   // a broker restarted by someone else in the middle makes the figures meaningless
-  if (broker !== null && brokerPid() !== broker) log(`WARNING: the broker (pid ${broker}) was restarted during the drain; discard this run`);
+  if (broker !== null && brokerPid() !== broker)
+    log(`WARNING: the broker (pid ${broker}) was restarted during the drain; discard this run`);
   const machineAtDone = machineCpu();
   rt.sample();
   const stats = await rt.stats();
@@ -223,13 +232,21 @@ async function runOnce(brokers: string[], o: Options, run: number, watch: DrainW
     const profDir = o.cpuProfDir ? join(o.cpuProfDir, `run-${run}`) : undefined;
     if (profDir) mkdirSync(profDir, { recursive: true });
     const spawnedAt = performance.timeOrigin + performance.now();
-    runtime = new RuntimeProcess({ app, brokers, partitions: o.partitions, runtimeOptions: o.runtimeOptions, ...(profDir && { cpuProfDir: profDir }) });
+    runtime = new RuntimeProcess({
+      app,
+      brokers,
+      partitions: o.partitions,
+      runtimeOptions: o.runtimeOptions,
+      ...(profDir && { cpuProfDir: profDir }),
+    });
     const drain = await measureDrain(runtime, spawnedAt, watch, app, input, ends, o);
     log(`run ${run}: drained in ${drain.secs.toFixed(2)} s; stopping the runtime`);
     await runtime.stop();
 
     const verdict = await verifyChangelog(brokers, app, topics, o.partitions, produced.expected);
-    log(`run ${run}: changelog read back in ${verdict.seconds.toFixed(1)} s (${verdict.changelogRecords} records): ${verdict.exact ? "exact" : `NOT EXACT: ${verdict.problems.join("; ")}`}`);
+    log(
+      `run ${run}: changelog read back in ${verdict.seconds.toFixed(1)} s (${verdict.changelogRecords} records): ${verdict.exact ? "exact" : `NOT EXACT: ${verdict.problems.join("; ")}`}`,
+    );
     if (profDir) reportProfile(profDir, runtime.pid, run, drain.windowUs);
     return toRow(o, run, drain, runtime.rssMax, verdict);
   } finally {

@@ -63,7 +63,10 @@ export function parseArgs(args: string[]): Options {
         break;
       case "--cpu-prof": {
         const next = args[i + 1];
-        o.cpuProfDir = next !== undefined && !next.startsWith("--") ? resolve(args[++i]!) : join(repoRoot, ".kvo", "profiles", `backlog-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+        o.cpuProfDir =
+          next !== undefined && !next.startsWith("--")
+            ? resolve(args[++i]!)
+            : join(repoRoot, ".kvo", "profiles", `backlog-${new Date().toISOString().replace(/[:.]/g, "-")}`);
         break;
       }
       case "--runtime-options": {
@@ -88,4 +91,3 @@ export function parseArgs(args: string[]): Options {
   }
   return o;
 }
-

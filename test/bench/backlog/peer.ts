@@ -15,7 +15,8 @@ export interface PeerResult {
 }
 
 export async function runKafkaStreamsPeer(brokers: string[], records: number, keys: number): Promise<PeerResult> {
-  if (!existsSync(PEER_SCRIPT)) throw new Error(`the Kafka Streams peer is not there: ${PEER_SCRIPT} (expected next to this repository, in ../shared)`);
+  if (!existsSync(PEER_SCRIPT))
+    throw new Error(`the Kafka Streams peer is not there: ${PEER_SCRIPT} (expected next to this repository, in ../shared)`);
   const stdout = await new Promise<string>((resolve, reject) => {
     const child = spawn("bash", [PEER_SCRIPT, String(records), String(keys)], {
       env: { ...process.env, KVO_BOOTSTRAP_SERVERS: brokers.join(",") },
@@ -28,7 +29,12 @@ export async function runKafkaStreamsPeer(brokers: string[], records: number, ke
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve(out);
-      else reject(new Error(`${PEER_SCRIPT} ${records} ${keys} failed (code ${code}, signal ${signal}); its stderr is above. stdout: ${out.trim()}`));
+      else
+        reject(
+          new Error(
+            `${PEER_SCRIPT} ${records} ${keys} failed (code ${code}, signal ${signal}); its stderr is above. stdout: ${out.trim()}`,
+          ),
+        );
     });
   });
   const line = stdout.split("\n").find((l) => l.startsWith("{"));

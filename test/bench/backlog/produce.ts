@@ -39,9 +39,10 @@ export async function produceBacklog(brokers: string[], topic: string, records: 
     { partitioner: "murmur2_random" },
   );
   let delivered = 0;
-  let firstError: unknown = null;
+  // set from the delivery callback (a holder object: TypeScript does not see callback writes to a let)
+  const failure: { first: Error | null } = { first: null };
   producer.on("delivery-report", (err) => {
-    if (err) firstError ??= err;
+    if (err) failure.first ??= err instanceof Error ? err : new Error(`delivery failed: ${JSON.stringify(err)}`);
     else delivered++;
   });
   await new Promise<void>((resolve, reject) => producer.connect({ timeout: 30_000 }, (err) => (err ? reject(err) : resolve())));
@@ -53,7 +54,7 @@ export async function produceBacklog(brokers: string[], topic: string, records: 
   const started = performance.now();
   try {
     for (let i = 0; i < records; i++) {
-      if (firstError) throw firstError;
+      if (failure.first) throw failure.first;
       const v = random.nextInt(VALUE_BOUND);
       const key = Buffer.from(`${OBJECT}/${deviceKey(i, keys)}`);
       const value = Buffer.from(`{"v": ${v}}`);
@@ -71,8 +72,8 @@ export async function produceBacklog(brokers: string[], topic: string, records: 
     await new Promise<void>((resolve, reject) => producer.flush(120_000, (err) => (err ? reject(err) : resolve())));
     // delivery reports are served by the poll interval; wait for the last ones
     const deadline = Date.now() + 30_000;
-    while (delivered < records && !firstError && Date.now() < deadline) await sleep(10);
-    if (firstError) throw firstError;
+    while (delivered < records && !failure.first && Date.now() < deadline) await sleep(10);
+    if (failure.first) throw failure.first;
     if (delivered !== records) throw new Error(`producing the backlog: ${delivered} of ${records} records were acknowledged after flush`);
   } finally {
     await new Promise<void>((resolve) => producer.disconnect(5_000, () => resolve()));

@@ -101,7 +101,7 @@ export class RuntimeProcess {
     this.assertAlive();
     return new Promise((resolve, reject) =>
       this.waiters.push((e) => {
-        if (e.event === "exit") reject(this.exitError);
+        if (e.event === "exit") reject(this.exitError ?? new Error("the runtime process exited"));
         else if (e.event === kind) resolve(e);
         else return false;
         return true;

@@ -20,7 +20,13 @@ export interface Verdict {
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
-export async function verifyChangelog(brokers: string[], app: string, topics: TopicNames, partitions: number, expected: ExpectedStates): Promise<Verdict> {
+export async function verifyChangelog(
+  brokers: string[],
+  app: string,
+  topics: TopicNames,
+  partitions: number,
+  expected: ExpectedStates,
+): Promise<Verdict> {
   const started = performance.now();
   const transport = createKafkaTransport({
     brokers,

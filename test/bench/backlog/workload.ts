@@ -39,7 +39,8 @@ export class JavaRandom {
 
   constructor(seed: number) {
     // (seed ^ 0x5DEECE66D) & (2^48 - 1), for a seed below 2^31
-    if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 31) throw new RangeError(`JavaRandom: seed must be an integer in [0, 2^31), got ${seed}`);
+    if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 31)
+      throw new RangeError(`JavaRandom: seed must be an integer in [0, 2^31), got ${seed}`);
     this.hi = (Math.floor(seed / JavaRandom.TWO_24) ^ JavaRandom.MUL_HI) & 0xffffff;
     this.lo = ((seed % JavaRandom.TWO_24) ^ JavaRandom.MUL_LO) & 0xffffff;
   }
@@ -58,7 +59,8 @@ export class JavaRandom {
   nextInt(bound: number): number {
     const m = bound - 1;
     // powers of two take another path in Java (a multiply-shift); the workload never uses one
-    if (!Number.isInteger(bound) || bound < 3 || (bound & m) === 0) throw new RangeError(`JavaRandom.nextInt: only bounds >= 3 that are not powers of two are implemented, got ${bound}`);
+    if (!Number.isInteger(bound) || bound < 3 || (bound & m) === 0)
+      throw new RangeError(`JavaRandom.nextInt: only bounds >= 3 that are not powers of two are implemented, got ${bound}`);
     for (;;) {
       const u = this.next31();
       const r = u % bound;

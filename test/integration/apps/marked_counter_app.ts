@@ -102,7 +102,12 @@ const runtime = createRuntime({
   },
   retry: { initialIntervalMs: 50, maxAttempts: 100 },
   // info goes to the file only: stdout carries the event lines
-  logger: { debug: () => undefined, info: (m) => toFile(`info: ${m}`), warn: log("warn", console.error), error: log("error", console.error) },
+  logger: {
+    debug: () => undefined,
+    info: (m) => toFile(`info: ${m}`),
+    warn: log("warn", console.error),
+    error: log("error", console.error),
+  },
 });
 
 const endZombie = () => {
@@ -118,8 +123,12 @@ runtime.on("partition.revoked", (e) => {
   emit({ event: "revoked", partitions: e.partitions });
 });
 runtime.on("commit.failed", (e) => emit({ event: "commit_failed", code: e.code, message: e.message, attempt: e.attempt }));
-runtime.on("partition.restore_failed", (e) => emit({ event: "restore_failed", partition: e.partition, code: e.code, message: e.message, attempt: e.attempt }));
-void runtime.closed.then((error) => emit({ event: "closed", error: error ? `${(error as { code?: string }).code ?? ""}: ${error.message}` : null }));
+runtime.on("partition.restore_failed", (e) =>
+  emit({ event: "restore_failed", partition: e.partition, code: e.code, message: e.message, attempt: e.attempt }),
+);
+void runtime.closed.then((error) =>
+  emit({ event: "closed", error: error ? `${(error as { code?: string }).code ?? ""}: ${error.message}` : null }),
+);
 
 await runtime.start();
 emit({ event: "started", pid: process.pid });

@@ -62,7 +62,8 @@ export class ChildRuntime {
     for (;;) {
       const hit = this.events.slice(from).find(predicate);
       if (hit) return hit;
-      if (this.child.exitCode !== null) throw new Error(`child exited (${this.child.exitCode}) before ${what}; stderr:\n${this.stderr.slice(-20).join("\n")}`);
+      if (this.child.exitCode !== null)
+        throw new Error(`child exited (${this.child.exitCode}) before ${what}; stderr:\n${this.stderr.slice(-20).join("\n")}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stderr:\n${this.stderr.slice(-20).join("\n")}`);
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -11,7 +11,8 @@ import { readCompacted, readTopic, type InvocationSpec, type ReadRecord } from "
 export function counterInvocations(keys: number, from: number, to: number, replyTo: string): InvocationSpec[] {
   const specs: InvocationSpec[] = [];
   for (let seq = from; seq <= to; seq++) {
-    for (let k = 0; k < keys; k++) specs.push({ key: `Counter/k${k}`, handler: "add", input: { seq }, replyTo, correlationId: `k${k}:${seq}` });
+    for (let k = 0; k < keys; k++)
+      specs.push({ key: `Counter/k${k}`, handler: "add", input: { seq }, replyTo, correlationId: `k${k}:${seq}` });
   }
   return specs;
 }
@@ -22,7 +23,10 @@ export function counterInvocations(keys: number, from: number, to: number, reply
  * later step saw the token the first step recorded. Returns the replies.
  */
 export async function expectExactReplies(replies: string, total: number): Promise<ReadRecord[]> {
-  const records = await readTopic(replies, (rs) => new Set(rs.map((r) => r.headers[H.correlationId])).size >= total, { timeoutMs: 240_000, settleMs: 3_000 });
+  const records = await readTopic(replies, (rs) => new Set(rs.map((r) => r.headers[H.correlationId])).size >= total, {
+    timeoutMs: 240_000,
+    settleMs: 3_000,
+  });
   expect(records.length).toBe(total);
   expect(new Set(records.map((r) => r.headers[H.correlationId])).size).toBe(total);
   expect(records.filter((r) => r.headers[H.status] !== "ok")).toEqual([]);
@@ -35,7 +39,11 @@ export async function expectExactReplies(replies: string, total: number): Promis
 }
 
 /** Every key's committed count equals perKey, and no order violation was recorded. */
-export async function expectExactCounts(changelog: string, keys: number, perKey: number): Promise<Awaited<ReturnType<typeof readCompacted>>> {
+export async function expectExactCounts(
+  changelog: string,
+  keys: number,
+  perKey: number,
+): Promise<Awaited<ReturnType<typeof readCompacted>>> {
   const compacted = await readCompacted(changelog);
   for (let k = 0; k < keys; k++) {
     const v = compacted.latest.get(JSON.stringify(["st", "Counter", `k${k}`, "count"]));

@@ -24,9 +24,18 @@ export interface MarkedRecord {
  * Reads `topic` from the beginning until nothing new arrived for `settleMs` (aborted records
  * and control records make "offset = high watermark" unreachable under read_committed).
  */
-export async function readMarked(topic: string, marker: string, isolation: Isolation, settleMs = 3_000): Promise<{ total: number; marked: MarkedRecord[] }> {
+export async function readMarked(
+  topic: string,
+  marker: string,
+  isolation: Isolation,
+  settleMs = 3_000,
+): Promise<{ total: number; marked: MarkedRecord[] }> {
   const kafka = new Kafka({ clientId: "kvo-test-isolation-reader", brokers: bootstrapServers(), logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `kvo-test-isolation-${randomUUID()}`, readUncommitted: isolation === "read_uncommitted", sessionTimeout: 10_000 });
+  const consumer = kafka.consumer({
+    groupId: `kvo-test-isolation-${randomUUID()}`,
+    readUncommitted: isolation === "read_uncommitted",
+    sessionTimeout: 10_000,
+  });
   const needle = Buffer.from(marker);
   const marked: MarkedRecord[] = [];
   let total = 0;
@@ -41,7 +50,12 @@ export async function readMarked(topic: string, marker: string, isolation: Isola
         const inKey = message.key?.includes(needle) ?? false;
         const inValue = message.value?.includes(needle) ?? false;
         if (inKey || inValue) {
-          marked.push({ partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value?.toString("latin1") ?? "" });
+          marked.push({
+            partition,
+            offset: message.offset,
+            key: message.key?.toString() ?? null,
+            value: message.value?.toString("latin1") ?? "",
+          });
         }
       },
     });

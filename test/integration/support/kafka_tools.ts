@@ -70,7 +70,11 @@ export interface ReadRecord {
  * Reads a topic from the beginning, read_committed, until `done(records)` holds, then keeps
  * reading for `settleMs` more so that duplicates past the expected count would show.
  */
-export async function readTopic(topic: string, done: (records: ReadRecord[]) => boolean, options: { timeoutMs?: number; settleMs?: number } = {}): Promise<ReadRecord[]> {
+export async function readTopic(
+  topic: string,
+  done: (records: ReadRecord[]) => boolean,
+  options: { timeoutMs?: number; settleMs?: number } = {},
+): Promise<ReadRecord[]> {
   const consumer = kafka().consumer({ groupId: `kvo-test-reader-${randomUUID()}`, readUncommitted: false, sessionTimeout: 10_000 });
   const records: ReadRecord[] = [];
   await consumer.connect();
@@ -79,13 +83,15 @@ export async function readTopic(topic: string, done: (records: ReadRecord[]) => 
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = Array.isArray(v) ? String(v[0]) : String(v);
+        for (const [k, v] of Object.entries(message.headers ?? {}))
+          if (v !== undefined) headers[k] = Array.isArray(v) ? String(v[0]) : String(v);
         records.push({ partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value, headers });
       },
     });
     const deadline = Date.now() + (options.timeoutMs ?? 120_000);
     while (!done(records)) {
-      if (Date.now() > deadline) throw new Error(`reading ${topic}: condition not met within ${options.timeoutMs ?? 120_000} ms (${records.length} records read)`);
+      if (Date.now() > deadline)
+        throw new Error(`reading ${topic}: condition not met within ${options.timeoutMs ?? 120_000} ms (${records.length} records read)`);
       await new Promise((r) => setTimeout(r, 100));
     }
     await new Promise((r) => setTimeout(r, options.settleMs ?? 1_000));
@@ -109,13 +115,17 @@ export async function readCompacted(topic: string, settleMs = 2_000): Promise<{ 
   // read until nothing new arrives for settleMs.
   let last = -1;
   let stableSince = Date.now();
-  const all = await readTopic(topic, (rs) => {
-    if (rs.length !== last) {
-      last = rs.length;
-      stableSince = Date.now();
-    }
-    return rs.length > 0 && (rs.length >= total || Date.now() - stableSince > settleMs);
-  }, { settleMs: 0 });
+  const all = await readTopic(
+    topic,
+    (rs) => {
+      if (rs.length !== last) {
+        last = rs.length;
+        stableSince = Date.now();
+      }
+      return rs.length > 0 && (rs.length >= total || Date.now() - stableSince > settleMs);
+    },
+    { settleMs: 0 },
+  );
   all.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
   const latest = new Map<string, Buffer>();
   for (const r of all) {
