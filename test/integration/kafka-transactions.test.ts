@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from "kafkajs";
 import { bootstrapServers } from "./support/endpoints.js";
 import { uniqueGroup, uniqueTopic, uniqueTransactionalId } from "./support/unique.js";
+import { createTopicsAndWait } from "./support/create_topics.js";
 
 interface Rec {
   key: string;
@@ -30,7 +31,7 @@ afterAll(async () => {
 
 async function createTopic(): Promise<string> {
   const topic = uniqueTopic();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+  await createTopicsAndWait(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }]);
   return topic;
 }
 

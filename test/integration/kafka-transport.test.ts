@@ -11,6 +11,7 @@ import type { ConsumeListener, InboundRecord, LogTransport, TopicSpec } from "..
 import type { Logger } from "../../runtime/support.js";
 import { bootstrapServers } from "./support/endpoints.js";
 import { uniqueGroup, uniqueTopic, uniqueTransactionalId } from "./support/unique.js";
+import { createTopicsAndWait } from "./support/create_topics.js";
 
 const kafka = new Kafka({ clientId: "kvo-it-transport", brokers: bootstrapServers(), logLevel: logLevel.NOTHING });
 let admin: Admin;
@@ -49,18 +50,15 @@ interface Names {
 
 async function appTopics(partitions = 2): Promise<Names> {
   const names = { input: uniqueTopic("input"), changelog: uniqueTopic("changelog"), group: uniqueGroup() };
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [
-      { topic: names.input, numPartitions: partitions, replicationFactor: 1 },
-      {
-        topic: names.changelog,
-        numPartitions: partitions,
-        replicationFactor: 1,
-        configEntries: [{ name: "cleanup.policy", value: "compact" }],
-      },
-    ],
-  });
+  await createTopicsAndWait(admin, [
+    { topic: names.input, numPartitions: partitions, replicationFactor: 1 },
+    {
+      topic: names.changelog,
+      numPartitions: partitions,
+      replicationFactor: 1,
+      configEntries: [{ name: "cleanup.policy", value: "compact" }],
+    },
+  ]);
   return names;
 }
 

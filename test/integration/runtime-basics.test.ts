@@ -11,6 +11,7 @@ import { H } from "../../runtime/invocation/headers.js";
 import { bootstrapServers } from "./support/endpoints.js";
 import { createTopic, produceInvocations, readTopic } from "./support/kafka_tools.js";
 import { uniqueName } from "./support/unique.js";
+import { createTopicsAndWait } from "./support/create_topics.js";
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -152,10 +153,9 @@ describe("runtime on Kafka", () => {
     const app = uniqueName("kvo-topics");
     const admin = new Kafka({ clientId: "kvo-it-admin", brokers: bootstrapServers(), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic: `${app}.changelog`, numPartitions: 3, configEntries: [{ name: "cleanup.policy", value: "compact" }] }],
-    });
+    await createTopicsAndWait(admin, [
+      { topic: `${app}.changelog`, numPartitions: 3, configEntries: [{ name: "cleanup.policy", value: "compact" }] },
+    ]);
     await admin.disconnect();
     const echo = object({ name: "Echo", handlers: { say: async (_ctx, v: unknown) => v } });
     const runtime = createRuntime({ app, objects: [echo], partitions: 2, kafka: { brokers: bootstrapServers(), instanceId: "it-0" } });

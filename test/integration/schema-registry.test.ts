@@ -11,6 +11,7 @@ import { Kafka, logLevel, type Admin } from "kafkajs";
 import { registryService } from "../../compose/infra/registry.js";
 import { bootstrapServers } from "./support/endpoints.js";
 import { uniqueGroup, uniqueName, uniqueTopic } from "./support/unique.js";
+import { createTopicsAndWait } from "./support/create_topics.js";
 
 /** globalSetup exports KVO_SCHEMA_REGISTRY_URL; outside it, the infra default (with its API path). */
 const registryUrl = (): string => process.env.KVO_SCHEMA_REGISTRY_URL ?? registryService().endpoint();
@@ -90,7 +91,7 @@ describe("Schema Registry (Confluent API)", () => {
 
   it("round-trips a Confluent-framed Avro record through a Kafka topic", async () => {
     const topic = uniqueTopic();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    await createTopicsAndWait(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }]);
 
     const writer = new SchemaRegistry({ host: registryUrl() });
     const { id } = await writer.register({ type: SchemaType.AVRO, schema: JSON.stringify(readingSchema()) }, { subject: `${topic}-value` });

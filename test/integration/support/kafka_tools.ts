@@ -8,6 +8,7 @@ import { H } from "../../../runtime/invocation/headers.js";
 export { brokers };
 
 import { bootstrapServers as brokers } from "./endpoints.js";
+import { createTopicsAndWait } from "./create_topics.js";
 
 function kafka(): Kafka {
   return new Kafka({ clientId: "kvo-test-tools", brokers: brokers(), logLevel: logLevel.NOTHING });
@@ -18,7 +19,7 @@ export async function createTopic(topic: string, partitions = 1): Promise<void> 
   const admin = kafka().admin();
   await admin.connect();
   try {
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
+    await createTopicsAndWait(admin, [{ topic, numPartitions: partitions }]);
   } finally {
     await admin.disconnect();
   }
