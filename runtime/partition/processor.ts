@@ -195,37 +195,7 @@ export class PartitionProcessor {
 
     const running = this.active.get(parsed.id);
     if (running) {
-      // Same idempotency key while in flight: the new caller waits for the same outcome, up to
-      // maxReplyTargets callers (the list lives in the invocation record, which must stay small).
-      if (parsed.replyTo && !running.record.replyTo.some((r) => sameTarget(r, parsed.replyTo!))) {
-        if (running.record.replyTo.length >= this.c.maxReplyTargets) {
-          const failure = failureOf(
-            new BadInvocationError(
-              "too_many_callers",
-              `invocation ${parsed.id} already has ${running.record.replyTo.length} callers waiting for its outcome (maxReplyTargets); it is still running: send the request again later to get its outcome.`,
-            ),
-          );
-          this.rejectedLog.warn(failure.message);
-          this.c.sink.emit(replyRecord(parsed.replyTo, parsed.id, null, failure));
-          return;
-        }
-        running.record.replyTo.push(parsed.replyTo);
-        const encoded = codecs.invocation.encode(running.record);
-        if (encoded.length > this.c.maxRecordBytes) {
-          running.record.replyTo.pop();
-          this.c.sink.emit(
-            replyRecord(parsed.replyTo, parsed.id, null, {
-              code: "too_many_callers",
-              message: `invocation ${parsed.id} cannot record another caller within maxRecordBytes; it is still running: send the request again later to get its outcome.`,
-            }),
-          );
-          return;
-        }
-        this.noteInvocationWrite(
-          running,
-          this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: running.record.id }), encoded),
-        );
-      }
+      if (parsed.replyTo) this.joinRunning(running, parsed.id, parsed.replyTo);
       return;
     }
     const done = this.outcomes.get(parsed.id);
@@ -268,6 +238,38 @@ export class PartitionProcessor {
     active.decodedInput = parsed.decodedInput;
     this.schedule(active);
     this.updateBackpressure();
+  }
+
+  /**
+   * A duplicate (same idempotency key) of an invocation in flight: the new caller waits for the
+   * same outcome, up to maxReplyTargets callers. The list lives in the invocation record, which
+   * must keep its room for a retry's lastError (RECORD_ENVELOPE_BYTES): a caller that does not
+   * fit is answered `too_many_callers` at once and may ask again later.
+   */
+  private joinRunning(running: Active, id: string, replyTo: ReplyTarget): void {
+    if (running.record.replyTo.some((r) => sameTarget(r, replyTo))) return;
+    const refuse = (why: string): void => {
+      const failure = failureOf(
+        new BadInvocationError(
+          "too_many_callers",
+          `invocation ${id} ${why}; it is still running: send the request again later to get its outcome.`,
+        ),
+      );
+      this.rejectedLog.warn(failure.message);
+      this.c.sink.emit(replyRecord(replyTo, id, null, failure));
+    };
+    if (running.record.replyTo.length >= this.c.maxReplyTargets) {
+      refuse(`already has ${running.record.replyTo.length} callers waiting for its outcome (maxReplyTargets)`);
+      return;
+    }
+    running.record.replyTo.push(replyTo);
+    const encoded = codecs.invocation.encode(running.record);
+    if (encoded.length > this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES) {
+      running.record.replyTo.pop();
+      refuse("cannot record another caller within maxRecordBytes");
+      return;
+    }
+    this.noteInvocationWrite(running, this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id }), encoded));
   }
 
   /** Bad input: a DLQ copy with the reason, and a failure reply when the record asked for one. */
