@@ -53,10 +53,6 @@ export class Batch {
     return this.changelog.size + this.others.length;
   }
 
-  get sealed(): boolean {
-    return this.offsets !== null;
-  }
-
   putChangelog(slot: string, record: OutboundRecord): void {
     const previous = this.changelog.get(slot);
     if (previous) this.bytes -= recordBytes(previous);
