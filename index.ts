@@ -14,6 +14,15 @@ export type { Runtime, RuntimeOptions, RuntimeStats, TopicNames } from "./runtim
 export type { Logger, Clock } from "./runtime/support.js";
 export type { RuntimeEvents, RuntimeEventName, RuntimeEventListener } from "./runtime/instrumentation.js";
 export type { StuckInvocation } from "./runtime/partition/stuck.js";
+export { subscribe, decoder } from "./runtime/ingress/subscription.js";
+export type {
+  Subscription,
+  SubscriptionOptions,
+  SubscriptionKey,
+  SubscriptionValue,
+  SourceRecord,
+  CustomValueFormat,
+} from "./runtime/ingress/subscription.js";
 
 export { createRuntime } from "./connectors/create_runtime.js";
 export type { CreateRuntimeOptions, KafkaRuntimeOptions } from "./connectors/create_runtime.js";

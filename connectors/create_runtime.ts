@@ -6,7 +6,8 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ConfigurationError } from "../sdk/errors.js";
 import { Runtime, topicNames, type RuntimeOptions } from "../runtime/runtime.js";
-import { createKafkaTransport } from "./kafka/transport.js";
+import { createKafkaTransport, type KafkaTransportOptions } from "./kafka/transport.js";
+import { createAvroPayloads, type SchemaRegistryAvroPayloadsOptions } from "./schema_registry/index.js";
 
 export interface KafkaRuntimeOptions {
   /** Bootstrap servers, e.g. ["127.0.0.1:9092"]. */
@@ -32,6 +33,12 @@ export interface KafkaRuntimeOptions {
 
 export interface CreateRuntimeOptions extends RuntimeOptions {
   kafka: KafkaRuntimeOptions;
+  /**
+   * The Schema Registry (Confluent API) for Avro subscriptions and ctx.emit with avro():
+   * default url KVO_SCHEMA_REGISTRY_URL, else the local one `npm run infra:up` starts.
+   * Contacted only when an Avro record is read or written.
+   */
+  schemaRegistry?: Partial<SchemaRegistryAvroPayloadsOptions>;
 }
 
 const INSTANCE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
@@ -48,18 +55,35 @@ export function createRuntime(options: CreateRuntimeOptions): Runtime {
     throw new ConfigurationError(`kafka.instanceId "${instanceId}" is invalid: use 1-100 letters, digits, '.', '_' or '-'`);
   }
   const topics = topicNames(options.app, options.topics);
-  const transport = createKafkaTransport({
+  const clientId = kafka.clientId ?? `kvo-${options.app}-${instanceId}`;
+  const shared: Omit<KafkaTransportOptions, "clientId" | "groupId" | "inputTopic" | "changelogTopic" | "transactionalId"> = {
     brokers: kafka.brokers,
-    clientId: kafka.clientId ?? `kvo-${options.app}-${instanceId}`,
-    groupId: options.app,
-    inputTopic: topics.invocations,
-    changelogTopic: topics.changelog,
-    transactionalId: `kvo-${options.app}-${instanceId}`,
     ...(kafka.sessionTimeoutMs !== undefined && { sessionTimeoutMs: kafka.sessionTimeoutMs }),
     ...(kafka.rebalanceTimeoutMs !== undefined && { rebalanceTimeoutMs: kafka.rebalanceTimeoutMs }),
     ...(kafka.transactionTimeoutMs !== undefined && { transactionTimeoutMs: kafka.transactionTimeoutMs }),
     ...(kafka.rdkafka !== undefined && { rdkafka: kafka.rdkafka }),
     ...(options.logger !== undefined && { logger: options.logger }),
+  };
+  const transport = createKafkaTransport({
+    ...shared,
+    clientId,
+    groupId: options.app,
+    inputTopic: topics.invocations,
+    changelogTopic: topics.changelog,
+    transactionalId: `kvo-${options.app}-${instanceId}`,
   });
-  return new Runtime(options, transport);
+  return new Runtime(options, transport, {
+    avroPayloads: createAvroPayloads(options.schemaRegistry ?? {}),
+    // One consumer group and transactional producer per subscription (docs/design.md, Subscriptions).
+    subscriptionTransport: (subscription) =>
+      createKafkaTransport({
+        ...shared,
+        clientId: `${clientId}-sub-${subscription.name}`,
+        groupId: subscription.groupId,
+        inputTopic: subscription.topic,
+        changelogTopic: topics.sourceOffsets,
+        transactionalId: `kvo-${options.app}-${instanceId}-sub-${subscription.name}`,
+        autoOffsetReset: subscription.start,
+      }),
+  });
 }

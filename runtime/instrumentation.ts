@@ -24,6 +24,12 @@ export interface RuntimeEvents {
   "changelog.quarantined": { partition: number; offset: bigint; code: string; message: string };
   /** Partitions were handed back to the group. */
   "partition.revoked": { partitions: number[] };
+  /** Per subscription, every 5 s: records of each owned source partition not yet relayed (null: not yet known). */
+  "subscription.lag": { name: string; topic: string; partitions: Array<{ partition: number; lag: number | null }> };
+  /** A subscription's topic does not exist; it waits for it (said again every 30 s). */
+  "subscription.waiting": { name: string; topic: string; message: string };
+  /** A source record could not become an invocation and was copied to the DLQ with the reason. */
+  "subscription.dead_lettered": { name: string; topic: string; partition: number; offset: number; code: string; message: string };
   /** A commit was refused because this process lost ownership. */
   fenced: { message: string; origin: "broker" | "local"; brokerCode: number | undefined };
 }

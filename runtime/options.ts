@@ -6,12 +6,18 @@ import type { ObjectDefinition, ServiceDefinition } from "../sdk/definitions.js"
 import { ConfigurationError } from "../sdk/errors.js";
 import { DEFAULT_ATTEMPT_TIMEOUT_MS, validateAttemptTimeout, type RetryPolicy } from "../sdk/retry.js";
 import { DEFAULT_MAX_RECORD_BYTES } from "./partition/limits.js";
+import { resolveSubscriptions, type ResolvedSubscription, type Subscription } from "./ingress/subscription.js";
 import { consoleLogger, systemClock, type Clock, type Logger } from "./support.js";
 
 export interface TopicNames {
   invocations: string;
   changelog: string;
   dlq: string;
+  /**
+   * Compacted, one partition: per subscription and source partition, the highest source offset
+   * already turned into an invocation (so a re-read range runs nothing twice).
+   */
+  sourceOffsets: string;
 }
 
 export interface RuntimeOptions {
@@ -19,11 +25,16 @@ export interface RuntimeOptions {
   app: string;
   objects?: ObjectDefinition[];
   services?: ServiceDefinition[];
+  /**
+   * Topics whose records call handlers, exactly once each:
+   * `[subscribe({ topic: "orders", to: [order, "place"], key: { field: "orderId" } })]`.
+   */
+  subscriptions?: Subscription[];
   /** Partition count of the invocations and changelog topics (equal, fixed at creation). */
   partitions: number;
   /** Replication factor of topics the runtime creates (default 1; use 3 in production). */
   replicationFactor?: number;
-  /** Topic names; default `<app>.invocations`, `<app>.changelog`, `<app>.dlq`. */
+  /** Topic names; default `<app>.invocations`, `<app>.changelog`, `<app>.dlq`, `<app>.source-offsets`. */
   topics?: Partial<TopicNames>;
   /** Default retry policy of invocations (objects may override). */
   retry?: RetryPolicy;
@@ -68,9 +79,10 @@ export interface RuntimeOptions {
   clock?: Clock;
 }
 
-export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, "objects" | "services" | "retry" | "topics">> & {
+export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, "objects" | "services" | "retry" | "topics" | "subscriptions">> & {
   objects: ObjectDefinition[];
   services: ServiceDefinition[];
+  subscriptions: ResolvedSubscription[];
   retry: RetryPolicy | undefined;
   topics: TopicNames;
 };
@@ -83,6 +95,7 @@ export function topicNames(app: string, overrides: Partial<TopicNames> = {}): To
     invocations: overrides.invocations ?? `${app}.invocations`,
     changelog: overrides.changelog ?? `${app}.changelog`,
     dlq: overrides.dlq ?? `${app}.dlq`,
+    sourceOffsets: overrides.sourceOffsets ?? `${app}.source-offsets`,
   };
 }
 
@@ -112,14 +125,18 @@ export function resolveRuntimeOptions(options: RuntimeOptions): ResolvedRuntimeO
     2 * maxRecordBytes,
   );
   const topics = topicNames(options.app, options.topics);
-  const names = [topics.invocations, topics.changelog, topics.dlq];
-  if (new Set(names).size !== names.length) throw new ConfigurationError(`topics must be three different topics, got ${names.join(", ")}`);
+  const names = [topics.invocations, topics.changelog, topics.dlq, topics.sourceOffsets];
+  if (new Set(names).size !== names.length) throw new ConfigurationError(`topics must be four different topics, got ${names.join(", ")}`);
+  const objects = options.objects ?? [];
+  const services = options.services ?? [];
+  const replicationFactor = integer("replicationFactor", options.replicationFactor, 1, 1);
   return {
     app: options.app,
-    objects: options.objects ?? [],
-    services: options.services ?? [],
+    objects,
+    services,
+    subscriptions: resolveSubscriptions(options.app, options.subscriptions, [...objects, ...services], names, replicationFactor),
     partitions: options.partitions,
-    replicationFactor: integer("replicationFactor", options.replicationFactor, 1, 1),
+    replicationFactor,
     topics,
     retry: options.retry,
     idempotencyRetentionMs: integer("idempotencyRetentionMs", options.idempotencyRetentionMs, 24 * 3600_000, 1000),

@@ -12,6 +12,8 @@ import { restorePartition, RestoreRefusedError } from "./partition/restore.js";
 import { Registry } from "./registry.js";
 import { DEFAULT_STUCK_AFTER_MS, stuckReport, type StuckInvocation } from "./partition/stuck.js";
 import type { Clock, Logger } from "./support.js";
+import type { RuntimePorts } from "./ports.js";
+import { SubscriptionRelay, type SubscriptionStats } from "./ingress/relay.js";
 
 export { topicNames } from "./options.js";
 export type { RuntimeOptions, TopicNames } from "./options.js";
@@ -48,6 +50,8 @@ export interface RuntimeStats {
   longestRunningMs: number;
   /** The oldest invocations holding their key for at least `stuckAfterMs` (default 60 s), at most 10. */
   stuck: StuckInvocation[];
+  /** Each subscription's relay on this process: its state, counts and lag per owned source partition. */
+  subscriptions: SubscriptionStats[];
 }
 
 /**
@@ -86,10 +90,13 @@ export class Runtime {
   private readonly pauses: PauseControl;
   /** Records per partition queued behind a reply-topic lookup (bounded: the partition pauses). */
   private readonly awaitingLookup = new Map<number, number>();
+  /** One relay per subscription (runtime/ingress/relay.ts), created at start. */
+  private relays: SubscriptionRelay[] = [];
 
   constructor(
     options: RuntimeOptions,
     private readonly transport: LogTransport,
+    private readonly ports: RuntimePorts = {},
   ) {
     this.options = resolveRuntimeOptions(options);
     this.topics = this.options.topics;
@@ -100,10 +107,17 @@ export class Runtime {
     if (this.registry.names().length === 0)
       throw new ConfigurationError("the runtime hosts no objects or services; pass objects: [...] or services: [...]");
     this.replyTopics = new ReplyTopics((names) => transport.existingTopics(names), this.clock, this.logger, {
-      reserved: [this.topics.invocations, this.topics.changelog, this.topics.dlq],
+      reserved: [this.topics.invocations, this.topics.changelog, this.topics.dlq, this.topics.sourceOffsets],
       existingTtlMs: this.options.replyTopicTtlMs,
     });
     this.events = new Instrumentation(this.logger);
+    if (this.options.subscriptions.length > 0 && !ports.subscriptionTransport)
+      throw new ConfigurationError("subscriptions need a Kafka transport per subscription: create the runtime with createRuntime()");
+    const avroSubscription = this.options.subscriptions.find((s) => typeof s.value === "object" && s.value.kind === "avro");
+    if (avroSubscription && !ports.avroPayloads)
+      throw new ConfigurationError(
+        `subscription ${avroSubscription.name} reads Avro but the runtime has no Schema Registry: create the runtime with createRuntime()`,
+      );
     this.pauses = new PauseControl(
       (partitions) => transport.pause(partitions),
       (partitions) => transport.resume(partitions),
@@ -153,6 +167,15 @@ export class Runtime {
         cleanupPolicy: "delete",
         configs: { "retention.ms": String(30 * 24 * 3600_000) },
       },
+      // one partition: a relay reads it whole when it is assigned source partitions (small: one
+      // record per source partition once compacted)
+      {
+        name: this.topics.sourceOffsets,
+        partitions: 1,
+        replicationFactor: rf,
+        cleanupPolicy: "compact",
+        configs: { "segment.ms": String(3600_000), "min.cleanable.dirty.ratio": "0.1" },
+      },
     ];
   }
 
@@ -167,12 +190,35 @@ export class Runtime {
     };
     await this.transport.startConsuming(listener);
     this.logger.info(`started; topics ${this.topics.invocations}, ${this.topics.changelog}`);
+    this.relays = this.options.subscriptions.map(
+      (subscription) =>
+        new SubscriptionRelay({
+          subscription,
+          transport: this.ports.subscriptionTransport!(subscription),
+          topics: this.topics,
+          avroPayloads: this.ports.avroPayloads,
+          clock: this.clock,
+          logger: this.logger,
+          events: this.events,
+          limits: {
+            maxTransactionRecords: this.options.maxTransactionRecords,
+            maxTransactionBytes: this.options.maxTransactionBytes,
+            maxUncommittedBytes: this.options.maxUncommittedBytes,
+            maxRecordBytes: this.options.maxRecordBytes,
+          },
+        }),
+    );
+    // in the background: a subscription may wait for its topic without holding up the others
+    for (const relay of this.relays) relay.start();
   }
 
   /** Graceful stop: commits what is pending, hands partitions back, leaves the group. */
   async stop(): Promise<void> {
     if (this.state !== "running") return;
     this.state = "stopping";
+    // relays first: what they committed is then read and run by the processors below... or, if
+    // this process stops first, by the next owner of the invocations partitions
+    await Promise.all(this.relays.map((relay) => relay.stop()));
     await this.committer.flush();
     await this.transport.stop();
     for (const processor of this.processors.values()) processor.close();
@@ -210,6 +256,7 @@ export class Runtime {
         .filter((p) => this.pauses.isPaused(p))
         .map((partition) => ({ partition, reasons: this.pauses.reasons(partition) })),
       quarantinedChangelogRecords: this.counters.quarantined,
+      subscriptions: this.relays.map((relay) => relay.stats()),
     };
   }
 
@@ -354,6 +401,7 @@ export class Runtime {
           attemptTimeoutMs: this.options.attemptTimeoutMs,
           replyTopicStatus: (topic) => this.replyTopics.status(topic),
           lookUpTopics: (topics) => this.replyTopics.refresh(topics),
+          avroPayloads: this.ports.avroPayloads,
           onBackpressure: (reason, paused) => this.pauses.set(partition, reason, paused),
           onCompleted: (inv, failure) => {
             if (failure) this.counters.failed++;
@@ -435,6 +483,7 @@ export class Runtime {
     this.state = "stopping";
     this.dropAllWork();
     this.committer.stop();
+    await Promise.all(this.relays.map((relay) => relay.stop().catch(() => undefined)));
     await this.transport.stop().catch((e: unknown) => this.logger.warn(`closing the Kafka clients: ${(e as Error).message}`));
     this.state = "stopped";
     this.resolveClosed(error);

@@ -1,3 +1,4 @@
+import type { AvroFormat } from "./avro_format.js";
 import type { RetryPolicy } from "./retry.js";
 
 /** Values that survive the journal: they are stored as JSON. */
@@ -27,6 +28,19 @@ export interface DurableDate {
   now(): Promise<number>;
 }
 
+/** The source record of an invocation made by a subscription. */
+export interface InvocationSource {
+  /** Name of the subscription that made it. */
+  subscription: string;
+  topic: string;
+  partition: number;
+  offset: number;
+  /** The record's timestamp, ms since epoch. */
+  timestamp: number;
+  /** The record's key bytes (null for a record without key). */
+  key: Buffer | null;
+}
+
 /** Where the invocation came from. */
 export interface InvocationRequest {
   /** Invocation id, deterministic for its source (record offset or idempotency key). */
@@ -37,6 +51,11 @@ export interface InvocationRequest {
   headers: Readonly<Record<string, string>>;
   /** Attempt number, 1 for the first execution. */
   attempt: number;
+  /**
+   * For an invocation made by a subscription: the record it came from (its headers are
+   * `headers`). Absent for invocations from clients and other producers.
+   */
+  source?: InvocationSource;
 }
 
 /** Context shared by every handler kind. */
@@ -74,10 +93,12 @@ export interface SharedObjectContext<S extends StateShape = UntypedState> extend
 
 /**
  * How ctx.emit encodes a record's value: "json" (default) JSON text; "string" a string as
- * UTF-8; "bytes" a Buffer or Uint8Array as is. In "string" and "bytes", a null value writes a
- * tombstone (a record without value); in "json" it writes the JSON text `null`.
+ * UTF-8; "bytes" a Buffer or Uint8Array as is; `avro({ schema })` Avro in the Confluent wire
+ * format with the schema registered under `<topic>-value` (or `subject`). In "string",
+ * "bytes" and avro(), a null value writes a tombstone (a record without value); in "json" it
+ * writes the JSON text `null`.
  */
-export type EmitFormat = "json" | "string" | "bytes";
+export type EmitFormat = "json" | "string" | "bytes" | AvroFormat;
 
 /** A record for ctx.emit. Records with the same key go to the same partition (Kafka's murmur2). */
 export interface EmitRecord {
@@ -102,10 +123,16 @@ export interface EmittingContext {
    *
    * Throws at the call (a non-retryable error) for a record that could never be written: codes
    * `invalid_emit_topic`, `reserved_emit_topic` (the app's own topics, `__*` topics),
-   * `invalid_emit` (a value of the wrong type for the format), `record_too_large` (key,
+   * `invalid_emit` (a value of the wrong type for the format; with `avro()`, no schema, a
+   * schema that is not Avro or a value that does not match it), `record_too_large` (key,
    * value and headers above maxRecordBytes), `too_many_emits` (more than 1,000 records or
    * 8 MiB in one invocation). A topic that does not exist fails the invocation when it
    * completes, with `unknown_emit_topic`: create output topics beforehand.
+   *
+   * With `avro({ schema })` the Schema Registry is asked for the schema id when the
+   * invocation completes: while it is unavailable the completion waits and retries
+   * (`schema_registry_unavailable`, then the invocation's retry policy); a schema it refuses
+   * fails the invocation with `schema_rejected` (docs/schema-registry.md).
    */
   emit(topic: string, record: EmitRecord, options?: EmitOptions): void;
 }

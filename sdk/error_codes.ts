@@ -42,6 +42,15 @@ const catalogue = {
       "The target has no handler of that name (or it was removed while an invocation of it was in flight). Fix the kvo-handler header or keep the handler registered.",
   },
   invalid_input: { retryable: false, meaning: "The record value is not JSON. Send JSON, or an empty value for no input." },
+  // ---- bad records of subscribed topics: DLQ copy (with kvo-subscription), the subscription goes on
+  decode_failed: {
+    retryable: false,
+    meaning: "A subscription's own decoder (decoder(fn)) threw on the record value. Fix the decoder or the producer.",
+  },
+  filter_failed: {
+    retryable: false,
+    meaning: "A subscription's filter threw on the record. Make the filter total (return false instead of throwing).",
+  },
   invalid_cancel: {
     retryable: false,
     meaning: "A kvo-cancel header is empty. Set it to the id of the invocation to cancel (kvo-invocation-id of its reply).",

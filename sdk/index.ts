@@ -23,6 +23,7 @@ export type {
   SharedObjectContext,
   ServiceContext,
   InvocationRequest,
+  InvocationSource,
   DeterministicRandom,
   DurableDate,
   Json,
@@ -33,6 +34,7 @@ export type {
   EmittingContext,
 } from "./context.js";
 export type { RetryPolicy } from "./retry.js";
+export { avro, type AvroFormat, type AvroSchema } from "./avro_format.js";
 export {
   KvoError,
   TerminalError,

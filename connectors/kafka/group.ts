@@ -94,7 +94,7 @@ export class GroupConsumer {
         rebalance_cb: (err: unknown, assignment: RdKafka.TopicPartition[]) => this.onRebalance(err, assignment),
         ...o.rdkafka,
       },
-      { "auto.offset.reset": "earliest" },
+      { "auto.offset.reset": o.autoOffsetReset },
     );
     this.consumer.on("event.error", (err) => this.o.logger.warn(`consumer: ${describe(err)}`));
   }
@@ -180,6 +180,22 @@ export class GroupConsumer {
         await sleep(200);
       }
     }
+  }
+
+  /** End offsets of input partitions, asked from their leaders (lag reporting). */
+  async highWatermarks(partitions: number[]): Promise<Map<number, bigint>> {
+    await this.connect();
+    const ends = new Map<number, bigint>();
+    for (const partition of partitions) {
+      const high = await new Promise<number>((resolve, reject) => {
+        this.consumer.queryWatermarkOffsets(this.o.inputTopic, partition, 5_000, (err, offsets) => {
+          if (err) reject(err instanceof Error ? err : new Error(describe(err)));
+          else resolve(Number(offsets.highOffset));
+        });
+      });
+      ends.set(partition, BigInt(high));
+    }
+    return ends;
   }
 
   /**

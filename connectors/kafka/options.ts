@@ -22,6 +22,8 @@ export interface KafkaTransportOptions {
    * take before the group goes on without this member. At least sessionTimeoutMs.
    */
   rebalanceTimeoutMs?: number;
+  /** Where a partition without a committed offset starts (default "earliest"). */
+  autoOffsetReset?: "earliest" | "latest";
   /** Extra librdkafka settings for every client (e.g. security), applied last. */
   rdkafka?: Record<string, string | number | boolean>;
   logger?: Logger;
@@ -42,6 +44,7 @@ export function resolveOptions(o: KafkaTransportOptions): ResolvedOptions {
     inputTopic: o.inputTopic,
     changelogTopic: o.changelogTopic,
     transactionalId: o.transactionalId,
+    autoOffsetReset: o.autoOffsetReset ?? "earliest",
     transactionTimeoutMs: o.transactionTimeoutMs ?? 10_000,
     sessionTimeoutMs,
     rebalanceTimeoutMs: Math.max(sessionTimeoutMs, o.rebalanceTimeoutMs ?? 60_000),

@@ -51,6 +51,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): LogTranspo
         if (producer.inDoubt) producer.resolveIdentityDoubt((await checkIdentity()) > 0);
       });
     },
+    highWatermarks: (partitions: number[]) => group.highWatermarks(partitions),
     pause: (partitions: number[]) => group.pause(partitions),
     resume: (partitions: number[]) => group.resume(partitions),
     stop() {

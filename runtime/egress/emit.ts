@@ -11,6 +11,7 @@ import { recordBytes } from "../commit/batch.js";
 import { isValidTopicName } from "../invocation/reply_topics.js";
 import type { OutboundRecord } from "../log/log.js";
 import { RecordTooLargeError } from "../partition/limits.js";
+import { isAvroFormat, markAvroPending, prepareAvroEmit } from "./avro_emit.js";
 
 /** Most records one invocation may emit: they all join one transaction. */
 export const MAX_EMITS_PER_INVOCATION = 1_000;
@@ -31,8 +32,9 @@ export interface EmitPolicy {
 /**
  * Encodes one ctx.emit call into the record the processor will write, or throws a
  * TerminalError saying what is wrong: `invalid_emit_topic`, `reserved_emit_topic`,
- * `invalid_emit` (a key, value or header of the wrong type for the format) or
- * `record_too_large`. `where` names the invocation for the message.
+ * `invalid_emit` (a key, value or header of the wrong type for the format, a value that does
+ * not match its Avro schema) or `record_too_large`. `where` names the invocation for the
+ * message. An Avro value is a placeholder of its final size until encodeAvroEmits() runs.
  */
 export function encodeEmit(
   topic: unknown,
@@ -61,11 +63,15 @@ export function encodeEmit(
       { code: "invalid_emit" },
     );
   }
-  const out: OutboundRecord = { topic, key: encodeKey(record.key, call), value: encodeValue(record.value, format ?? "json", call) };
+  const key = encodeKey(record.key, call);
+  // Avro: checked and encoded now, framed with the registry id when the invocation completes.
+  const avro = isAvroFormat(format) ? prepareAvroEmit(topic, record.value, format, policy.maxRecordBytes, call) : null;
+  const out: OutboundRecord = { topic, key, value: avro ? avro.placeholder : encodeValue(record.value, format ?? "json", call) };
   if (record.headers !== undefined) out.headers = encodeHeaders(record.headers, call);
   const bytes = recordBytes(out);
   if (bytes > policy.maxRecordBytes)
     throw new RecordTooLargeError(`${call}: the record (key, value and headers)`, bytes, policy.maxRecordBytes);
+  if (avro?.pending) markAvroPending(out, avro.pending);
   return out;
 }
 
@@ -137,9 +143,11 @@ function encodeValue(value: unknown, format: EmitFormat, call: string): Buffer |
         );
       return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     default:
-      throw new TerminalError(`${call}: unknown format ${JSON.stringify(format)}; use "json" (default), "string" or "bytes".`, {
-        code: "invalid_emit",
-      });
+      throw new TerminalError(
+        `${call}: unknown format ${typeof format === "function" ? "(a function: call it, avro({ schema }))" : JSON.stringify(format)}; ` +
+          `use "json" (default), "string", "bytes" or avro({ schema }).`,
+        { code: "invalid_emit" },
+      );
   }
 }
 

@@ -7,6 +7,7 @@ import type { FailureRecord, InvocationRecord, ReplyTarget } from "../codec/reco
 import { decodeJson } from "../codec/json_payload.js";
 import type { Registry } from "../registry.js";
 import { H, KVO_HEADER_PREFIX } from "./headers.js";
+import { isSourceHeader, sourceInvocationId, splitSourceHeaders } from "../ingress/source_headers.js";
 import { isValidTopicName, type ReplyTopicStatus } from "./reply_topics.js";
 
 /**
@@ -185,7 +186,8 @@ export function parseInvocation(
   }
   const userHeaders: Record<string, string> = {};
   for (const [name, value] of Object.entries(record.headers)) {
-    if (!name.startsWith(KVO_HEADER_PREFIX)) userHeaders[name] = value.toString("utf8");
+    // kvo-source-* (a subscription's relay) are kept: they become ctx.request.source
+    if (!name.startsWith(KVO_HEADER_PREFIX) || isSourceHeader(name)) userHeaders[name] = value.toString("utf8");
   }
   let idempotencyKey: string | null = null; // an empty header means none
   const idempotencyBytes = record.headers[H.idempotencyKey];
@@ -199,8 +201,10 @@ export function parseInvocation(
     }
   }
   const key = def.kind === "object" ? routingKey : null;
+  // made by a subscription: the id names the source record (see ingress/source_headers.ts)
+  const source = idempotencyKey === null ? splitSourceHeaders(userHeaders).source : undefined;
   return {
-    id: invocationId(record.partition, record.offset, target, routingKey, handler, idempotencyKey),
+    id: source ? sourceInvocationId(source) : invocationId(record.partition, record.offset, target, routingKey, handler, idempotencyKey),
     target,
     key,
     handler,

@@ -86,6 +86,11 @@ export interface LogTransport {
    * offset, discarding whatever was fetched in between.
    */
   rejoin(): Promise<void>;
+  /**
+   * End offsets (high watermarks) of input partitions, for lag reporting. Optional: without it
+   * a subscription's lag is reported as unknown.
+   */
+  highWatermarks?(partitions: number[]): Promise<Map<number, bigint>>;
   /** Stops delivering records of these partitions until resumed (backpressure). */
   pause(partitions: number[]): void;
   resume(partitions: number[]): void;

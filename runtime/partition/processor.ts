@@ -6,6 +6,8 @@ import { decodeJson, encodeJson } from "../codec/json_payload.js";
 import { codecs, type FailureRecord, type InvocationRecord, type JournalEntryRecord, type ReplyTarget } from "../codec/records.js";
 import type { BatchToken, CommitSink } from "../commit/sink.js";
 import { DEFAULT_MAX_EMIT_BYTES_PER_INVOCATION, emitTopicsToLookUp, unknownEmitTopicError, type EmitPolicy } from "../egress/emit.js";
+import { encodeAvroEmits } from "../egress/avro_emit.js";
+import type { AvroPayloads } from "../payload/avro_port.js";
 import { BadInvocationError, isRejected, parseInvocation, replyRecord } from "../invocation/envelope.js";
 import type { ReplyTopicStatus } from "../invocation/reply_topics.js";
 import { parseCancelRequest, type CancelRequest } from "../invocation/cancel_request.js";
@@ -20,6 +22,8 @@ import { OutcomeCache } from "./outcome_cache.js";
 import { capMessage, failureOf, fittedDlqRecord, RECORD_ENVELOPE_BYTES } from "./record_limits.js";
 import { objectId, PartitionState } from "./state.js";
 import { RateLimitedWarn } from "../rate_limited_warn.js";
+import { splitSourceHeaders } from "../ingress/source_headers.js";
+import type { InvocationRequest } from "../../sdk/context.js";
 
 export interface ProcessorConfig {
   partition: number;
@@ -56,6 +60,8 @@ export interface ProcessorConfig {
   lookUpTopics?: (topics: string[]) => Promise<void>;
   /** Most bytes one invocation may emit in total (default DEFAULT_MAX_EMIT_BYTES_PER_INVOCATION). */
   maxEmitBytesPerInvocation?: number;
+  /** Schema Registry port for ctx.emit with avro(); without it such an emit fails its invocation. */
+  avroPayloads?: AvroPayloads;
   /** Observability hook: called once per finished invocation. */
   onCompleted?: (inv: InvocationRecord, failure: FailureRecord | null) => void;
   /** Attempt timeout of handlers that declare none (default DEFAULT_ATTEMPT_TIMEOUT_MS). */
@@ -361,12 +367,7 @@ export class PartitionProcessor {
       target: record.target,
       key: record.key,
       mode: active.mode,
-      request: {
-        id: record.id,
-        headers: record.headers,
-        attempt: record.attempt,
-        ...(record.idempotencyKey ? { idempotencyKey: record.idempotencyKey } : {}),
-      },
+      request: requestOf(record),
       journal: active.journal,
       state: {
         read: (name) => objectState?.()?.get(name),
@@ -417,6 +418,9 @@ export class PartitionProcessor {
       const lookup = this.lookUpEmitTopics(overlay);
       if (lookup) await Promise.race([lookup, control.interrupted]);
       this.refuseMissingEmitTopics(overlay, record);
+      // ctx.emit with avro(): the registry frames the values now, before anything is written.
+      const avro = encodeAvroEmits(overlay.emits, this.c, control);
+      if (avro) await Promise.race([avro, control.interrupted]);
     } catch (thrown) {
       error = toKvoError(thrown);
     }
@@ -664,6 +668,18 @@ export class PartitionProcessor {
 }
 
 /** Approximate bytes an invocation record holds in memory (what grows with callers' input). */
+/** ctx.request of an invocation: kvo-source-* headers (a subscription's) become `source`. */
+function requestOf(record: InvocationRecord): InvocationRequest {
+  const { headers, source } = splitSourceHeaders(record.headers);
+  return {
+    id: record.id,
+    headers,
+    attempt: record.attempt,
+    ...(record.idempotencyKey ? { idempotencyKey: record.idempotencyKey } : {}),
+    ...(source ? { source } : {}),
+  };
+}
+
 function invocationSize(r: InvocationRecord): number {
   let bytes = 256 + (r.input?.length ?? 0) + r.id.length + (r.key?.length ?? 0);
   for (const [name, value] of Object.entries(r.headers)) bytes += name.length + value.length;

@@ -8,8 +8,9 @@
  * is documented in docs/schema-registry.md ("Application payloads").
  */
 
-/** An Avro schema in its JSON form (a record, enum, ... definition or a primitive name). */
-export type AvroSchema = object | string;
+import type { AvroSchema } from "../../sdk/avro_format.js";
+
+export type { AvroSchema };
 
 export interface DecodedAvroPayload {
   /** The decoded value, in the reader schema's shape when one was given, else the writer's. */

@@ -1,5 +1,6 @@
 import type { ObjectDefinition, ServiceDefinition } from "../../sdk/definitions.js";
 import { H } from "../../runtime/invocation/headers.js";
+import type { RuntimePorts } from "../../runtime/ports.js";
 import { Runtime, type RuntimeOptions } from "../../runtime/runtime.js";
 import type { Logger } from "../../runtime/support.js";
 import { MemoryLog, MemoryTransport } from "./memory_log.js";
@@ -22,10 +23,14 @@ export class MemoryApp {
   readonly runtime: Runtime;
   private seq = 0;
 
-  constructor(defs: { objects?: ObjectDefinition[]; services?: ServiceDefinition[] }, options: Partial<RuntimeOptions> = {}) {
+  constructor(
+    defs: { objects?: ObjectDefinition[]; services?: ServiceDefinition[] },
+    options: Partial<RuntimeOptions> = {},
+    ports: RuntimePorts = {},
+  ) {
     this.log.createTopic("replies", 1);
     this.transport = new MemoryTransport(this.log, "m.invocations", "m.changelog");
-    this.runtime = new Runtime({ app: "m", partitions: 2, logger: quietLogger, ...defs, ...options }, this.transport);
+    this.runtime = new Runtime({ app: "m", partitions: 2, logger: quietLogger, ...defs, ...options }, this.transport, ports);
   }
 
   start(): Promise<void> {

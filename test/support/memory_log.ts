@@ -7,7 +7,16 @@ import type { ConsumeListener, InboundRecord, LogTransport, TopicSpec, Transacti
  */
 export class MemoryLog {
   readonly topics = new Map<string, InboundRecord[][]>();
-  readonly groupOffsets = new Map<number, bigint>();
+  /** Committed offsets per consumer group (partition → next offset). */
+  readonly groups = new Map<string, Map<number, bigint>>();
+  /** Offsets of the default group (the app's own). */
+  readonly groupOffsets = this.offsetsOf("default");
+
+  offsetsOf(group: string): Map<number, bigint> {
+    let offsets = this.groups.get(group);
+    if (!offsets) this.groups.set(group, (offsets = new Map<number, bigint>()));
+    return offsets;
+  }
   private readonly watchers = new Set<() => void>();
 
   createTopic(name: string, partitions: number): void {
@@ -91,7 +100,17 @@ export class MemoryTransport implements LogTransport {
     private readonly inputTopic: string,
     private readonly changelogTopic: string,
     private readonly crash: CrashPlan | null = null,
+    private readonly group = "default",
   ) {}
+
+  private get offsets(): Map<number, bigint> {
+    return this.log.offsetsOf(this.group);
+  }
+
+  async highWatermarks(partitions: number[]): Promise<Map<number, bigint>> {
+    const parts = this.log.partitions(this.inputTopic);
+    return new Map(partitions.map((p) => [p, BigInt(parts[p]?.length ?? 0)]));
+  }
 
   get commitCount(): number {
     return this.commits;
@@ -109,7 +128,7 @@ export class MemoryTransport implements LogTransport {
     this.listener = listener;
     const all = this.log.partitions(this.inputTopic).map((_, i) => i);
     await listener.onAssigned(all);
-    for (const p of all) this.positions.set(p, this.log.groupOffsets.get(p) ?? 0n);
+    for (const p of all) this.positions.set(p, this.offsets.get(p) ?? 0n);
     this.unwatch = this.log.watch(() => setImmediate(() => this.deliver()));
     setImmediate(() => this.deliver());
   }
@@ -127,7 +146,7 @@ export class MemoryTransport implements LogTransport {
   }
 
   async committedOffset(partition: number): Promise<bigint | null> {
-    return this.log.groupOffsets.get(partition) ?? null;
+    return this.offsets.get(partition) ?? null;
   }
 
   async readChangelog(partition: number, onRecord: (record: InboundRecord) => void): Promise<void> {
@@ -140,7 +159,7 @@ export class MemoryTransport implements LogTransport {
     const dies = this.crash !== null && this.commits === this.crash.atCommit;
     if (dies && !this.crash.afterApply) return this.die();
     for (const r of batch.records) this.log.append(r.topic, r);
-    for (const [p, o] of batch.offsets) this.log.groupOffsets.set(p, o);
+    for (const [p, o] of batch.offsets) this.offsets.set(p, o);
     this.log.notify();
     if (dies) return this.die();
   }
