@@ -182,6 +182,27 @@ export class GroupConsumer {
     }
   }
 
+  /**
+   * The consumer's position (next offset it will fetch) of delivered partitions with no
+   * fetched record held back: past the last record handed to the listener, and past the
+   * transaction markers and aborted records after it, which read_committed never delivers.
+   */
+  idlePositions(partitions: number[]): Map<number, bigint> {
+    const positions = new Map<number, bigint>();
+    const tps = partitions
+      .filter((p) => this.delivering.has(p) && !this.held.has(p))
+      .map((partition) => ({ topic: this.o.inputTopic, partition }));
+    if (tps.length === 0) return positions;
+    try {
+      for (const tp of this.consumer.position(tps)) {
+        if (typeof tp.offset === "number" && tp.offset >= 0) positions.set(tp.partition, BigInt(tp.offset));
+      }
+    } catch (err) {
+      this.o.logger.debug(`position of ${this.o.inputTopic}: ${describe(err)}`);
+    }
+    return positions;
+  }
+
   /** End offsets of input partitions, asked from their leaders (lag reporting). */
   async highWatermarks(partitions: number[]): Promise<Map<number, bigint>> {
     await this.connect();

@@ -52,6 +52,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): LogTranspo
       });
     },
     highWatermarks: (partitions: number[]) => group.highWatermarks(partitions),
+    idlePositions: (partitions: number[]) => group.idlePositions(partitions),
     pause: (partitions: number[]) => group.pause(partitions),
     resume: (partitions: number[]) => group.resume(partitions),
     stop() {

@@ -510,8 +510,29 @@ export class SubscriptionRelay {
     }, LAG_INTERVAL_MS);
   }
 
+  /**
+   * Moves idle partitions past what read_committed never delivers: after the last record of a
+   * transactional producer comes its commit marker (and aborted records may follow), so the
+   * next offset to relay stays below the end offset although nothing is left to read. When the
+   * consumer's position is ahead and no record of the partition waits anywhere, only such
+   * offsets lie in between: the partition's committed offset moves there (one small
+   * transaction), and its lag reads 0.
+   */
+  private skipUndeliverable(): void {
+    const idle = [...this.owned.values()].filter((o) => o.queue === null && o.tracked && o.nextOffset !== null);
+    if (idle.length === 0 || !this.d.transport.idlePositions) return;
+    const positions = this.d.transport.idlePositions(idle.map((o) => o.partition));
+    for (const owned of idle) {
+      const position = positions.get(owned.partition);
+      if (position === undefined || owned.nextOffset === null || position <= owned.nextOffset) continue;
+      owned.nextOffset = position;
+      this.committer.consumed(owned.partition, position);
+    }
+  }
+
   /** Asks for the end offsets of the owned partitions and reports the lag (subscription.lag). */
   async measureLag(): Promise<void> {
+    if (this.state === "running") this.skipUndeliverable();
     const partitions = [...this.owned.keys()];
     if (partitions.length === 0 || !this.d.transport.highWatermarks) return;
     try {

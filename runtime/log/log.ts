@@ -91,6 +91,12 @@ export interface LogTransport {
    * a subscription's lag is reported as unknown.
    */
   highWatermarks?(partitions: number[]): Promise<Map<number, bigint>>;
+  /**
+   * For input partitions none of whose fetched records are held back: the consumer's position,
+   * i.e. the offset after the last record delivered and after any transaction markers or
+   * aborted records that follow it (never delivered to a read_committed reader). Optional.
+   */
+  idlePositions?(partitions: number[]): Map<number, bigint>;
   /** Stops delivering records of these partitions until resumed (backpressure). */
   pause(partitions: number[]): void;
   resume(partitions: number[]): void;

@@ -24,10 +24,12 @@ interface Seen {
 }
 
 const runs: Seen[] = [];
+const inputs: unknown[] = [];
 const account = object({
   name: "Acc",
   handlers: {
     async add(ctx: ObjectContext, input: { seq: number; amount: number }) {
+      inputs.push(input);
       const s = ctx.request.source;
       runs.push({
         seq: input.seq,
@@ -57,6 +59,7 @@ const running: Runtime[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((r) => r.stop().catch(() => undefined)));
   runs.length = 0;
+  inputs.length = 0;
 });
 
 function app(
@@ -323,6 +326,8 @@ describe("subscriptions", () => {
       registry.failWith = undefined;
       await waitFor(() => outputs(log).length === 1 && dlq(log).length === 1, "the good record and the unknown id", 10_000);
       expect(dlq(log)[0]).toMatchObject({ code: "unknown_schema_id", offset: "1" });
+      // a plain object, bytes as base64
+      expect(inputs).toEqual([{ device: "d1", seq: 0, amount: 2.5, raw: Buffer.from([1, 2]).toString("base64") }]);
     } finally {
       await registry.stop();
     }
