@@ -15,6 +15,7 @@ export type { Logger, Clock } from "./runtime/support.js";
 export type { RuntimeEvents, RuntimeEventName, RuntimeEventListener } from "./runtime/instrumentation.js";
 export type { StuckInvocation } from "./runtime/partition/stuck.js";
 export { subscribe, decoder } from "./runtime/ingress/subscription.js";
+export type { SubscriptionStats, SubscriptionPartitionStats, RelayState } from "./runtime/ingress/relay_stats.js";
 export type {
   Subscription,
   SubscriptionOptions,

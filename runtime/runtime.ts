@@ -13,7 +13,8 @@ import { Registry } from "./registry.js";
 import { DEFAULT_STUCK_AFTER_MS, stuckReport, type StuckInvocation } from "./partition/stuck.js";
 import type { Clock, Logger } from "./support.js";
 import type { RuntimePorts } from "./ports.js";
-import { SubscriptionRelay, type SubscriptionStats } from "./ingress/relay.js";
+import { SubscriptionRelay } from "./ingress/relay.js";
+import type { SubscriptionStats } from "./ingress/relay_stats.js";
 
 export { topicNames } from "./options.js";
 export type { RuntimeOptions, TopicNames } from "./options.js";

@@ -19,25 +19,24 @@
 import { type FencedError, toKvoError } from "../../sdk/errors.js";
 import { recordBytes } from "../commit/batch.js";
 import { GroupCommitter } from "../commit/group_committer.js";
-import { H, KVO_HEADER_PREFIX } from "../invocation/headers.js";
 import type { Instrumentation } from "../instrumentation.js";
-import type { InboundRecord, LogTransport, OutboundRecord } from "../log/log.js";
+import type { InboundRecord, LogTransport } from "../log/log.js";
 import type { TopicNames } from "../options.js";
 import { PauseControl } from "../partition/pause_control.js";
-import { fittedDlqRecord, RECORD_ENVELOPE_BYTES } from "../partition/record_limits.js";
+import { RECORD_ENVELOPE_BYTES } from "../partition/record_limits.js";
 import type { AvroPayloads } from "../payload/avro_port.js";
 import type { Clock, Logger } from "../support.js";
 import { encodeHighWater, highWaterKey, HighWaterReader, SOURCE_OFFSETS_PARTITION } from "./high_water.js";
 import { routeRecord, type RouteDecision } from "./route_record.js";
-import { sourceHeaders, SOURCE_HEADERS } from "./source_headers.js";
+import { awaitTopic } from "./await_topic.js";
+import { RelayRecords } from "./relay_records.js";
+import type { RelayState, SubscriptionPartitionStats, SubscriptionStats } from "./relay_stats.js";
 import type { ResolvedSubscription, SourceRecord } from "./subscription.js";
 
 /** Records of a partition waiting behind an asynchronous decode above which it pauses. */
 const MAX_QUEUED_RECORDS = 5_000;
 /** How often lag is measured and reported (subscription.lag). */
 const LAG_INTERVAL_MS = 5_000;
-/** How often a subscription waiting for its topic says so in the log. */
-const WAITING_LOG_INTERVAL_MS = 30_000;
 
 export interface RelayLimits {
   maxTransactionRecords: number;
@@ -56,34 +55,6 @@ export interface RelayDeps {
   events: Instrumentation;
   limits: RelayLimits;
 }
-
-export interface SubscriptionPartitionStats {
-  partition: number;
-  /** Next source offset to relay (null before the first record of a partition without committed offset). */
-  nextOffset: number | null;
-  /** The partition's end offset as last measured (null before the first measurement). */
-  highWatermark: number | null;
-  /** Records not yet relayed: highWatermark − nextOffset (null when either is unknown). */
-  lag: number | null;
-}
-
-export interface SubscriptionStats {
-  name: string;
-  topic: string;
-  groupId: string;
-  state: RelayState;
-  /** Source records turned into invocations by this process. */
-  relayed: number;
-  filtered: number;
-  deadLettered: number;
-  /** Records at or below their partition's high-water offset (read again after an offset reset): skipped. */
-  skippedDuplicates: number;
-  /** Relayed batches of this subscription that failed to commit and were retried. */
-  commitRetries: number;
-  partitions: SubscriptionPartitionStats[];
-}
-
-export type RelayState = "new" | "waiting-for-topic" | "running" | "stopping" | "stopped";
 
 /** What this process knows of one owned source partition. */
 interface OwnedPartition {
@@ -111,15 +82,12 @@ export class SubscriptionRelay {
   private readonly highWatermarks = new Map<number, bigint>();
   private readonly counters = { relayed: 0, filtered: 0, deadLettered: 0, skippedDuplicates: 0 };
   private lagTimer: unknown = null;
-  /** Header values every invocation record of this subscription carries (allocated once). */
-  private readonly handlerHeader: Buffer;
-  private readonly constantHeaders: { subscription: Buffer; topic: Buffer };
+  private readonly records: RelayRecords;
   private running: Promise<void> | null = null;
 
   constructor(private readonly d: RelayDeps) {
     this.sub = d.subscription;
-    this.handlerHeader = Buffer.from(this.sub.handler);
-    this.constantHeaders = { subscription: Buffer.from(this.sub.name), topic: Buffer.from(this.sub.topic) };
+    this.records = new RelayRecords(this.sub, d.topics, d.limits.maxRecordBytes);
     this.pauses = new PauseControl(
       (partitions) => d.transport.pause(partitions),
       (partitions) => d.transport.resume(partitions),
@@ -193,8 +161,16 @@ export class SubscriptionRelay {
   // ---- start: the topic, then the group ----------------------------------------------------
 
   private async run(): Promise<void> {
-    await this.awaitTopic();
-    if (this.state !== "new" && this.state !== "waiting-for-topic") return;
+    const found = await awaitTopic({
+      subscription: this.sub,
+      transport: this.d.transport,
+      clock: this.d.clock,
+      logger: this.d.logger,
+      events: this.d.events,
+      stillWanted: () => this.state === "new" || this.state === "waiting-for-topic",
+      onWaiting: () => void (this.state = "waiting-for-topic"),
+    });
+    if (!found || (this.state !== "new" && this.state !== "waiting-for-topic")) return;
     this.state = "running";
     await this.d.transport.startConsuming({
       onAssigned: (partitions) => this.onAssigned(partitions),
@@ -203,38 +179,6 @@ export class SubscriptionRelay {
     });
     this.d.logger.info(`subscription ${this.sub.name}: reading ${this.sub.topic} in group ${this.sub.groupId}`);
     this.scheduleLag();
-  }
-
-  private async awaitTopic(): Promise<void> {
-    let lastLog = -Infinity;
-    for (let attempt = 1; this.state === "new" || this.state === "waiting-for-topic"; attempt++) {
-      try {
-        const existing = await this.d.transport.existingTopics([this.sub.topic]);
-        if (existing.has(this.sub.topic)) return;
-        if (this.sub.createTopic) {
-          await this.d.transport.ensureTopics([
-            {
-              name: this.sub.topic,
-              partitions: this.sub.createTopic.partitions,
-              replicationFactor: this.sub.createTopic.replicationFactor,
-              cleanupPolicy: "delete",
-            },
-          ]);
-          this.d.logger.info(`subscription ${this.sub.name}: created topic ${this.sub.topic}`);
-          return;
-        }
-        this.state = "waiting-for-topic";
-        const message = `subscription ${this.sub.name}: topic ${this.sub.topic} does not exist; waiting for it (create it, or set createTopic on the subscription)`;
-        if (this.d.clock.now() - lastLog >= WAITING_LOG_INTERVAL_MS) {
-          this.d.logger.warn(message);
-          this.d.events.emit("subscription.waiting", { name: this.sub.name, topic: this.sub.topic, message });
-          lastLog = this.d.clock.now();
-        }
-      } catch (e) {
-        this.d.logger.warn(`subscription ${this.sub.name}: looking up topic ${this.sub.topic} failed (${(e as Error).message}); retrying`);
-      }
-      await this.sleep(Math.min(5_000, 250 * attempt));
-    }
   }
 
   private sleep(ms: number): Promise<void> {
@@ -436,7 +380,7 @@ export class SubscriptionRelay {
       return;
     }
     if (decision.kind === "invoke") {
-      const invocation = this.invocationRecord(record, decision.key, decision.input);
+      const invocation = this.records.invocation(record, decision.key, decision.input);
       const size = recordBytes(invocation); // key, value and headers (the source record's too)
       if (size <= this.d.limits.maxRecordBytes - RECORD_ENVELOPE_BYTES) {
         this.committer.emit(invocation);
@@ -454,42 +398,9 @@ export class SubscriptionRelay {
     this.deadLetter(record, decision.code, decision.message);
   }
 
-  private invocationRecord(record: InboundRecord, key: string | null, input: Buffer | null): OutboundRecord {
-    const target = this.sub.target;
-    // A service has no object key: spread its calls by source partition (order is per partition anyway).
-    const routingKey = key ?? (target.kind === "service" ? `p${record.partition}` : null);
-    const headers: Record<string, Buffer> = {};
-    // The source record's own headers, except kvo-* ones: those would steer the runtime
-    // (reply topics, idempotency keys) on behalf of whoever produced the source record.
-    for (const [name, value] of Object.entries(record.headers)) if (!name.startsWith(KVO_HEADER_PREFIX)) headers[name] = value;
-    headers[H.handler] = this.handlerHeader;
-    Object.assign(
-      headers,
-      sourceHeaders(
-        {
-          subscription: this.sub.name,
-          topic: this.sub.topic,
-          partition: record.partition,
-          offset: Number(record.offset),
-          timestamp: record.timestamp,
-          key: record.key,
-        },
-        this.constantHeaders,
-      ),
-    );
-    return {
-      topic: this.d.topics.invocations,
-      key: Buffer.from(routingKey === null ? target.name : `${target.name}/${routingKey}`),
-      value: input,
-      headers,
-    };
-  }
-
   private deadLetter(record: InboundRecord, code: string, message: string): void {
     this.counters.deadLettered++;
-    const dlq = fittedDlqRecord(this.d.topics.dlq, this.sub.topic, record, { code, message }, this.d.limits.maxRecordBytes);
-    dlq.headers = { ...dlq.headers, [SOURCE_HEADERS.subscription]: Buffer.from(this.sub.name) };
-    this.committer.emit(dlq);
+    this.committer.emit(this.records.deadLetter(record, code, message));
     this.d.logger.warn(`${message} [${code}]; copied to ${this.d.topics.dlq}`);
     this.d.events.emit("subscription.dead_lettered", {
       name: this.sub.name,
