@@ -13,6 +13,7 @@
  */
 import avro from "avsc";
 import type { AvroPayloads, AvroSchema, DecodedAvroPayload } from "../../runtime/payload/avro_port.js";
+import { avroProblems, avroTypeName } from "../../runtime/payload/avro_validation.js";
 import { AvroDecodeError, AvroEncodeError, IncompatibleReaderSchemaError, NotAvroError, SchemaRejectedError } from "./errors.js";
 import { LruCache } from "./lru.js";
 import { SchemaRegistryHttp, type SchemaRegistryHttpOptions } from "./registry_http.js";
@@ -84,7 +85,7 @@ export class SchemaRegistryAvroPayloads implements AvroPayloads {
         resolver = reader.type.createResolver(writer);
       } catch (cause) {
         throw new IncompatibleReaderSchemaError(
-          `writer schema id ${schemaId} cannot be resolved into the reader schema ${describeType(reader.type)}: ${(cause as Error).message}. ` +
+          `writer schema id ${schemaId} cannot be resolved into the reader schema ${avroTypeName(reader.type)}: ${(cause as Error).message}. ` +
             `Under Avro schema resolution the reader may add fields only with defaults, must keep names (or list the old ones as aliases) ` +
             `and may only promote numeric types; evolve the reader schema or have the producer write a compatible schema`,
           cause,
@@ -97,19 +98,12 @@ export class SchemaRegistryAvroPayloads implements AvroPayloads {
 
   async encode(subject: string, schema: AvroSchema, value: unknown): Promise<Buffer> {
     const parsed = this.parse(schema, `the schema for subject "${subject}"`);
-    const paths: string[] = [];
-    const problems: string[] = [];
-    const valid = parsed.type.isValid(value, {
-      errorHook: (path: string[], found: unknown, type: avro.Type) => {
-        paths.push(formatPath(path));
-        problems.push(`${formatPath(path)}: expected ${describeType(type)}, got ${preview(found)}`);
-      },
-    });
-    if (!valid) {
+    const invalid = avroProblems(parsed.type, value, Number.MAX_SAFE_INTEGER);
+    if (invalid) {
       throw new AvroEncodeError(
-        `value does not match the Avro schema ${describeType(parsed.type)} for subject "${subject}": ${problems.join("; ")}. ` +
+        `value does not match the Avro schema ${avroTypeName(parsed.type)} for subject "${subject}": ${invalid.problems.join("; ")}. ` +
           `Fix the value (or the schema) so that every field has the declared type`,
-        paths,
+        invalid.paths,
       );
     }
     const id = await this.schemaIdFor(subject, parsed.text);
@@ -205,26 +199,4 @@ function readBody(type: avro.Type, body: Buffer, resolver: avro.Resolver | undef
         : `${message}; the bytes do not match the schema id in the record's frame (a producer bug or corrupted record)`;
     throw new AvroDecodeError(`record body does not decode with its writer schema id ${schemaId}: ${reason}`, cause);
   }
-}
-
-function formatPath(path: string[]): string {
-  return path.length === 0 ? "(the value itself)" : path.join(".");
-}
-
-function describeType(type: avro.Type): string {
-  return type.name ?? type.typeName;
-}
-
-function preview(value: unknown): string {
-  let text: string;
-  if (value === undefined) text = "undefined";
-  else if (typeof value === "bigint") text = `${value}n`;
-  else {
-    try {
-      text = JSON.stringify(value) ?? typeof value;
-    } catch {
-      text = `a non-JSON ${typeof value}`;
-    }
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

@@ -25,6 +25,7 @@ import { recordBytes } from "../commit/batch.js";
 import type { OutboundRecord } from "../log/log.js";
 import { RecordTooLargeError } from "../partition/limits.js";
 import type { AvroPayloads } from "../payload/avro_port.js";
+import { avroProblems, avroTypeName } from "../payload/avro_validation.js";
 import type { Clock, Logger } from "../support.js";
 
 /** Bytes of the Confluent frame before the Avro body: magic byte and 4-byte schema id. */
@@ -85,16 +86,10 @@ export function prepareAvroEmit(
   }
   const type = parsedType(schema, call);
   if (value === null) return { placeholder: null, pending: null };
-  const problems: string[] = [];
-  const valid = type.isValid(value, {
-    errorHook: (path: string[], found: unknown, at: avsc.Type) => {
-      if (problems.length < 10)
-        problems.push(`${path.length === 0 ? "(the value itself)" : path.join(".")}: expected ${typeName(at)}, got ${preview(found)}`);
-    },
-  });
-  if (!valid) {
+  const invalid = avroProblems(type, value);
+  if (invalid) {
     throw invalidEmit(
-      `${call}: the value does not match the Avro schema ${typeName(type)}: ${problems.join("; ")}. ` +
+      `${call}: the value does not match the Avro schema ${avroTypeName(type)}: ${invalid.problems.join("; ")}. ` +
         `Fix the value (or the schema) so that every field has the declared type (a long must be a safe integer, bytes a Buffer).`,
     );
   }
@@ -102,7 +97,7 @@ export function prepareAvroEmit(
   try {
     body = type.toBuffer(value);
   } catch (cause) {
-    throw invalidEmit(`${call}: the value does not encode with the Avro schema ${typeName(type)}: ${(cause as Error).message}.`, cause);
+    throw invalidEmit(`${call}: the value does not encode with the Avro schema ${avroTypeName(type)}: ${(cause as Error).message}.`, cause);
   }
   // The frame header is filled in by phase 2; until then only the length matters.
   const placeholder = Buffer.concat([Buffer.alloc(FRAME_HEADER_BYTES), body]);
@@ -243,22 +238,4 @@ function parsedType(schema: object | string, call: string): avsc.Type {
 
 function invalidEmit(message: string, cause?: unknown): TerminalError {
   return new TerminalError(message, { code: "invalid_emit", cause });
-}
-
-function typeName(type: avsc.Type): string {
-  return type.name ?? type.typeName;
-}
-
-function preview(value: unknown): string {
-  let text: string;
-  if (value === undefined) text = "undefined";
-  else if (typeof value === "bigint") text = `${value}n`;
-  else {
-    try {
-      text = JSON.stringify(value) ?? typeof value;
-    } catch {
-      text = `a non-JSON ${typeof value}`;
-    }
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
