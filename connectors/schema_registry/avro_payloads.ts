@@ -73,7 +73,16 @@ export class SchemaRegistryAvroPayloads implements AvroPayloads {
 
   async decode(bytes: Buffer, readerSchema?: AvroSchema): Promise<DecodedAvroPayload> {
     const { schemaId, body } = unframe(bytes);
-    const writer = await this.writerType(schemaId);
+    return this.decodeBody(await this.writerType(schemaId), schemaId, body, readerSchema);
+  }
+
+  decodeIfCached(bytes: Buffer, readerSchema?: AvroSchema): DecodedAvroPayload | undefined {
+    const { schemaId, body } = unframe(bytes);
+    const writer = this.writers.get(schemaId);
+    return writer === undefined ? undefined : this.decodeBody(writer, schemaId, body, readerSchema);
+  }
+
+  private decodeBody(writer: avro.Type, schemaId: number, body: Buffer, readerSchema: AvroSchema | undefined): DecodedAvroPayload {
     if (readerSchema === undefined) {
       return { value: readBody(writer, body, undefined, schemaId), writerSchemaId: schemaId };
     }

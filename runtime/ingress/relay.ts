@@ -35,6 +35,8 @@ import type { ResolvedSubscription, SourceRecord } from "./subscription.js";
 
 /** Records of a partition waiting behind an asynchronous decode above which it pauses. */
 const MAX_QUEUED_RECORDS = 5_000;
+/** Records relayed from a queue before it yields to the event loop. */
+const YIELD_EVERY_RECORDS = 256;
 /** How often lag is measured and reported (subscription.lag). */
 const LAG_INTERVAL_MS = 5_000;
 
@@ -301,6 +303,9 @@ export class SubscriptionRelay {
       .then(async () => {
         // stopping: what is not applied is not committed; the next owner reads it again
         for (let i = from; i < records.length && stillOwned() && this.state === "running"; i++) {
+          // awaits of settled promises never leave the microtask queue: let timers and I/O
+          // (commits, other partitions) run between slices of a long queue
+          if ((i - from) % YIELD_EVERY_RECORDS === YIELD_EVERY_RECORDS - 1) await new Promise<void>((resolve) => setImmediate(resolve));
           const record = records[i]!;
           let pending: RouteDecision | "duplicate" | Promise<RouteDecision> = i === from && first ? first : this.decide(owned, record);
           for (let attempt = 1; pending instanceof Promise; attempt++) {

@@ -81,14 +81,19 @@ function decodeValue(sub: ResolvedSubscription, record: SourceRecord, avroPayloa
   // checked when the runtime starts (a subscription reading Avro needs the registry port)
   if (!avroPayloads) throw new Error(`${where(sub, record)}: the subscription reads Avro but the runtime has no Schema Registry`);
   if (bytes === null) throw new DeadLetter("not_avro", `${where(sub, record)}: the record has no value; the subscription reads Avro`);
-  return avroPayloads.decode(bytes, format.schema).then(
-    (decoded) => decoded.value,
-    (e: unknown) => {
-      if (e instanceof KvoError && e.retryable) throw e;
-      const code = e instanceof KvoError && isErrorCode(e.code) ? e.code : "avro_decode_failed";
-      throw new DeadLetter(code, `${where(sub, record)}: ${(e as Error)?.message ?? String(e)}`);
-    },
-  );
+  const undecodable = (e: unknown): never => {
+    if (e instanceof KvoError && e.retryable) throw e;
+    const code = e instanceof KvoError && isErrorCode(e.code) ? e.code : "avro_decode_failed";
+    throw new DeadLetter(code, `${where(sub, record)}: ${(e as Error)?.message ?? String(e)}`);
+  };
+  // the writer schema is almost always cached: no promise per record then
+  try {
+    const cached = avroPayloads.decodeIfCached?.(bytes, format.schema);
+    if (cached !== undefined) return cached.value;
+  } catch (e) {
+    return undecodable(e);
+  }
+  return avroPayloads.decode(bytes, format.schema).then((decoded) => decoded.value, undecodable);
 }
 
 function fieldOf(value: unknown, path: string): unknown {

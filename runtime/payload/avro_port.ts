@@ -31,6 +31,13 @@ export interface AvroPayloads {
   decode(bytes: Buffer, readerSchema?: AvroSchema): Promise<DecodedAvroPayload>;
 
   /**
+   * The same decode, synchronously, when the writer schema is already cached; undefined when
+   * it is not (then call `decode`). Throws the terminal errors `decode` rejects with. Optional:
+   * it spares a promise per record on the hot path of a subscription.
+   */
+  decodeIfCached?(bytes: Buffer, readerSchema?: AvroSchema): DecodedAvroPayload | undefined;
+
+  /**
    * Encodes `value` with `schema`, registered (or looked up) under `subject` (by convention
    * `<topic>-value` or `<topic>-key`), and frames it with the schema's registry id.
    */

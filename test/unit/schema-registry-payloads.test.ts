@@ -91,6 +91,15 @@ describe("caching", () => {
     expect(registry.requestsTo("/schemas/ids/")).toEqual([{ method: "GET", path: `/schemas/ids/${id}` }]);
   });
 
+  it("decodes synchronously once the writer schema is cached (decodeIfCached), undefined before", async () => {
+    const id = registry.add(readingV1);
+    const bytes = framed(id, avro.Type.forSchema(readingV1 as avro.Schema).toBuffer(value));
+    expect(codec.decodeIfCached(bytes, readingV2)).toBeUndefined();
+    const decoded = await codec.decode(bytes, readingV2);
+    expect(codec.decodeIfCached(bytes, readingV2)).toEqual(decoded);
+    expect(() => codec.decodeIfCached(Buffer.from("{}"))).toThrow(/Confluent|magic|framed/i);
+  });
+
   it("shares one request among concurrent decodes of a new id", async () => {
     const id = registry.add(readingV1);
     const bytes = framed(id, avro.Type.forSchema(readingV1 as avro.Schema).toBuffer(value));
