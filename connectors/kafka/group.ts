@@ -150,13 +150,28 @@ export class GroupConsumer {
     }
   }
 
+  /**
+   * Hands held records of resumed partitions to the listener, at most CONSUME_BATCH per
+   * partition per turn of the event loop. Delivered at once, the up to HOLD_LIMIT records of
+   * every partition paused by one process-wide limit came back in one synchronous burst with
+   * all the work they start: event-loop stalls of 1-2 s under a backlog, during which open
+   * transactions aged. Records fetched meanwhile queue behind the held ones (order kept).
+   */
   private releaseHeld(partitions: number[]): void {
+    const more: number[] = [];
     for (const p of partitions) {
       const records = this.held.get(p);
       if (!records || this.paused.has(p)) continue;
-      this.held.delete(p);
-      if (this.delivering.has(p) && records.length > 0) this.deliver(p, records);
+      if (!this.delivering.has(p)) {
+        this.held.delete(p);
+        continue;
+      }
+      const slice = records.length > CONSUME_BATCH ? records.splice(0, CONSUME_BATCH) : records;
+      if (slice === records) this.held.delete(p);
+      else more.push(p);
+      if (slice.length > 0) this.deliver(p, slice);
     }
+    if (more.length > 0) setImmediate(() => this.releaseHeld(more));
   }
 
   /**

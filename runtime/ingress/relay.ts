@@ -155,6 +155,8 @@ export class SubscriptionRelay {
       groupId: this.sub.groupId,
       state: this.state,
       ...this.counters,
+      commits: this.committer.stats.commits,
+      maxCommitMs: this.committer.stats.maxCommitMs,
       commitRetries: this.committer.stats.retries,
       partitions,
     };

@@ -15,12 +15,19 @@ export interface SubscriptionStats {
   topic: string;
   groupId: string;
   state: RelayState;
-  /** Source records turned into invocations by this process. */
+  /**
+   * Source records turned into invocations by this process; counted when written into a
+   * transaction, so records of a transaction that was then aborted (fencing) and relayed again
+   * by the partition's next owner count twice across processes.
+   */
   relayed: number;
   filtered: number;
   deadLettered: number;
   /** Records at or below their partition's high-water offset (read again after an offset reset): skipped. */
   skippedDuplicates: number;
+  /** Transactions this relay committed, and the longest one, ms. */
+  commits: number;
+  maxCommitMs: number;
   /** Relayed batches of this subscription that failed to commit and were retried. */
   commitRetries: number;
   partitions: SubscriptionPartitionStats[];
