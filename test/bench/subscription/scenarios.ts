@@ -12,7 +12,7 @@ import { checkAlerts, checkRuntime } from "./checks.js";
 import { drainRow, log, measureDrain, type Row } from "./measure.js";
 import type { Options } from "./options.js";
 import { produceInvocations, producePaced, produceReadings, type PacedTarget } from "./produce.js";
-import { RuntimeProcess } from "./runtime_process.js";
+import { RuntimeProcess, type ChildStats } from "./runtime_process.js";
 import { allTopics, createScenarioTopics, type ScenarioTopics } from "./topics.js";
 import { ReadingSource } from "./workload.js";
 
@@ -84,20 +84,7 @@ export async function runDirect(s: Scenario, run: number): Promise<Row> {
     const final = await rt.stats();
     await rt.stop();
     problems.push(...(await checkRuntime(brokers, s.app, topics, o, source, final)));
-    const relay = final.subscriptions?.[0];
-    if (relay) {
-      // records relayed again after an aborted relay transaction (0 in a smooth run)
-      row.relayed_again = relay.relayed - source.drawn;
-      row.relay_commit_retries = Number(relay.commitRetries ?? 0);
-      row.relay_commits = Number(relay.commits ?? 0);
-      row.relay_max_txn_ms = Math.round(Number(relay.maxCommitMs ?? 0));
-    }
-    row.fenced = final.fenced;
-    row.readings = source.drawn;
-    row.alerts = source.totalAlerts;
-    row.exact = problems.length === 0;
-    if (problems.length > 0) row.problems = problems.slice(0, 5).join("; ");
-    return row;
+    return finishRow(row, final, source, problems);
   } finally {
     await s.cleanup();
   }
@@ -186,22 +173,27 @@ export async function runSubscription(s: Scenario, run: number): Promise<Row> {
     const final = await rt.stats();
     await rt.stop();
     problems.push(...(await checkRuntime(brokers, s.app, topics, o, source, final)));
-    const relay = final.subscriptions?.[0];
-    if (relay) {
-      // records relayed again after an aborted relay transaction (0 in a smooth run)
-      row.relayed_again = relay.relayed - source.drawn;
-      row.relay_commit_retries = Number(relay.commitRetries ?? 0);
-      row.relay_commits = Number(relay.commits ?? 0);
-      row.relay_max_txn_ms = Math.round(Number(relay.maxCommitMs ?? 0));
-    }
-    row.fenced = final.fenced;
-    row.readings = source.drawn;
-    row.alerts = source.totalAlerts;
-    row.exact = problems.length === 0;
-    if (problems.length > 0) row.problems = problems.slice(0, 5).join("; ");
-    return row;
+    return finishRow(row, final, source, problems);
   } finally {
     await reader?.close();
     await s.cleanup();
   }
+}
+
+/** The fields every scenario row ends with: relay counters (subscription only), checks, verdict. */
+function finishRow(row: Row, final: ChildStats, source: ReadingSource, problems: string[]): Row {
+  const relay = final.subscriptions?.[0];
+  if (relay) {
+    // records relayed again after an aborted relay transaction (0 in a smooth run)
+    row.relayed_again = relay.relayed - source.drawn;
+    row.relay_commit_retries = Number(relay.commitRetries ?? 0);
+    row.relay_commits = Number(relay.commits ?? 0);
+    row.relay_max_txn_ms = Math.round(Number(relay.maxCommitMs ?? 0));
+  }
+  row.fenced = final.fenced;
+  row.readings = source.drawn;
+  row.alerts = source.totalAlerts;
+  row.exact = problems.length === 0;
+  if (problems.length > 0) row.problems = problems.slice(0, 5).join("; ");
+  return row;
 }
