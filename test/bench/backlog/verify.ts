@@ -1,9 +1,10 @@
 /**
- * Exactness check of a drained backlog, untimed and after the runtime has stopped: reads
- * the app's changelog read_committed with the runtime's own restore path (what a restarted
- * process would rebuild) and compares every key's state with what was produced. Every key
- * must have n equal to the number of its records, and sum, last and alerts must match too;
- * no invocation or journal may be left in flight.
+ * Exactness check of a drained run, untimed and after the runtime has stopped: reads the
+ * app's changelog read_committed with the runtime's own restore path (what a restarted process
+ * would rebuild) and compares every key's state with what was produced; no invocation or
+ * journal may be left in flight. `verifyObjectStates` is the general check (the subscription
+ * bench uses it with its own state shape); `verifyChangelog` is the backlog's: every key must
+ * have n equal to the number of its records, and sum, last and alerts must match too.
  */
 import { createKafkaTransport } from "../../../connectors/kafka/transport.js";
 import type { TopicNames } from "../../../runtime/runtime.js";
@@ -18,23 +19,34 @@ export interface Verdict {
   seconds: number;
 }
 
+/** What one state value of an object must be, per key index. */
+export interface ExpectedObjectStates<S> {
+  object: string;
+  stateName: string;
+  keys: number;
+  keyOf(k: number): string;
+  /** null: the key got no records (fewer records than keys), so it has no state. */
+  expected(k: number): S | null;
+  same(got: S, want: S): boolean;
+}
+
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
-export async function verifyChangelog(
+export async function verifyObjectStates<S>(
   brokers: string[],
   app: string,
   topics: TopicNames,
   partitions: number,
-  expected: ExpectedStates,
+  expect: ExpectedObjectStates<S>,
 ): Promise<Verdict> {
   const started = performance.now();
   const transport = createKafkaTransport({
     brokers,
-    clientId: `kvo-bench-backlog-verify`,
+    clientId: `kvo-bench-verify`,
     groupId: app,
     inputTopic: topics.invocations,
     changelogTopic: topics.changelog,
-    transactionalId: `kvo-bench-backlog-verify-unused`,
+    transactionalId: `kvo-bench-verify-unused`,
     logger: quiet,
   });
   const states: PartitionState[] = [];
@@ -61,20 +73,35 @@ export async function verifyChangelog(
   const inFlight = states.reduce((n, s) => n + s.invocations.size + s.journals.size, 0);
   if (inFlight > 0) note(`${inFlight} invocations or journals are still in the changelog (in flight after the drain)`);
 
-  for (let k = 0; k < expected.keys; k++) {
-    if (expected.n[k] === 0) continue; // fewer records than keys
-    const key = deviceKey(k, expected.keys);
-    const bytes = states.map((s) => s.objectState(OBJECT, key)?.get(STATE_NAME)).find((b) => b !== undefined);
-    const want = expected.of(k);
+  for (let k = 0; k < expect.keys; k++) {
+    const want = expect.expected(k);
+    if (want === null) continue;
+    const key = expect.keyOf(k);
+    const bytes = states.map((s) => s.objectState(expect.object, key)?.get(expect.stateName)).find((b) => b !== undefined);
     if (!bytes) {
-      note(`${OBJECT}/${key}: no state in the changelog, expected ${JSON.stringify(want)}`);
+      note(`${expect.object}/${key}: no state in the changelog, expected ${JSON.stringify(want)}`);
       continue;
     }
-    const got = JSON.parse(bytes.toString("utf8")) as DeviceState;
-    if (got.n !== want.n || got.sum !== want.sum || got.last !== want.last || got.alerts !== want.alerts) {
-      note(`${OBJECT}/${key}: state ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
-    }
+    const got = JSON.parse(bytes.toString("utf8")) as S;
+    if (!expect.same(got, want)) note(`${expect.object}/${key}: state ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
   }
   if (wrong > problems.length) problems.push(`… ${wrong - problems.length} more`);
   return { exact: wrong === 0, changelogRecords, problems, seconds: (performance.now() - started) / 1000 };
+}
+
+export function verifyChangelog(
+  brokers: string[],
+  app: string,
+  topics: TopicNames,
+  partitions: number,
+  expected: ExpectedStates,
+): Promise<Verdict> {
+  return verifyObjectStates<DeviceState>(brokers, app, topics, partitions, {
+    object: OBJECT,
+    stateName: STATE_NAME,
+    keys: expected.keys,
+    keyOf: (k) => deviceKey(k, expected.keys),
+    expected: (k) => (expected.n[k] === 0 ? null : expected.of(k)),
+    same: (got, want) => got.n === want.n && got.sum === want.sum && got.last === want.last && got.alerts === want.alerts,
+  });
 }
