@@ -75,6 +75,14 @@ export interface RuntimeOptions {
   attemptTimeoutMs?: number;
   /** How long a reply topic found to exist is trusted before it is looked up again (default 5 min). */
   replyTopicTtlMs?: number;
+  /**
+   * How long an attempt may wait only for calls, timers or awakeables before it is suspended
+   * (default 1 s): set aside with only its records in memory (no closures, no JS timer) and
+   * resumed by replaying its journal when the outcome arrives.
+   */
+  suspendAfterMs?: number;
+  /** Suspended invocations per partition above which its consumption pauses (default 1,000,000). */
+  maxSuspendedPerPartition?: number;
   logger?: Logger;
   clock?: Clock;
 }
@@ -154,6 +162,8 @@ export function resolveRuntimeOptions(options: RuntimeOptions): ResolvedRuntimeO
         ? DEFAULT_ATTEMPT_TIMEOUT_MS
         : validateAttemptTimeout(options.attemptTimeoutMs, "runtime option attemptTimeoutMs"),
     replyTopicTtlMs: integer("replyTopicTtlMs", options.replyTopicTtlMs, 5 * 60_000, 1000),
+    suspendAfterMs: integer("suspendAfterMs", options.suspendAfterMs, 1_000, 0),
+    maxSuspendedPerPartition: integer("maxSuspendedPerPartition", options.maxSuspendedPerPartition, 1_000_000, 1),
     logger: options.logger ?? consoleLogger(`kvo ${options.app}`),
     clock: options.clock ?? systemClock,
   };

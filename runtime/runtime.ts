@@ -27,7 +27,12 @@ export interface RuntimeStats {
   partitions: number[];
   completed: number;
   failed: number;
+  /** In-flight invocations (running, queued, waiting for a retry, or suspended). */
   inFlight: number;
+  /** In-flight invocations suspended while they wait for a call, timer or awakeable (only their records in memory). */
+  suspended: number;
+  /** Pending timers of owned partitions: sleeps of in-flight invocations and delayed sends. */
+  timers: number;
   commits: number;
   committedRecords: number;
   /** Mean transaction commit time, ms. */
@@ -245,6 +250,8 @@ export class Runtime {
       completed: this.counters.completed,
       failed: this.counters.failed,
       inFlight: [...this.processors.values()].reduce((n, p) => n + p.inFlight, 0),
+      suspended: [...this.processors.values()].reduce((n, p) => n + p.suspended, 0),
+      timers: [...this.processors.values()].reduce((n, p) => n + p.pendingTimers, 0),
       commits: s.commits,
       committedRecords: s.records,
       meanCommitMs: s.commits === 0 ? 0 : s.commitMs / s.commits,
@@ -400,6 +407,8 @@ export class Runtime {
           maxReplyTargets: this.options.maxReplyTargets,
           maxRecordBytes: this.options.maxRecordBytes,
           attemptTimeoutMs: this.options.attemptTimeoutMs,
+          suspendAfterMs: this.options.suspendAfterMs,
+          maxSuspended: this.options.maxSuspendedPerPartition,
           replyTopicStatus: (topic) => this.replyTopics.status(topic),
           lookUpTopics: (topics) => this.replyTopics.refresh(topics),
           avroPayloads: this.ports.avroPayloads,

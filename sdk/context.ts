@@ -1,4 +1,5 @@
 import type { AvroFormat } from "./avro_format.js";
+import type { DurablePromise, DurablePromiseHandle, InteractingContext } from "./durable.js";
 import type { RetryPolicy } from "./retry.js";
 
 /** Values that survive the journal: they are stored as JSON. */
@@ -59,7 +60,7 @@ export interface InvocationRequest {
 }
 
 /** Context shared by every handler kind. */
-export interface BaseContext {
+export interface BaseContext extends InteractingContext {
   readonly request: InvocationRequest;
   readonly rand: DeterministicRandom;
   readonly date: DurableDate;
@@ -75,7 +76,7 @@ export interface BaseContext {
    * so abandoned work stops. The result of an action that finishes after its attempt was
    * abandoned is dropped, never journaled.
    */
-  run<T>(name: string, action: (signal: AbortSignal) => T | Promise<T>, retry?: RetryPolicy): Promise<T>;
+  run<T>(name: string, action: (signal: AbortSignal) => T | Promise<T>, retry?: RetryPolicy): DurablePromise<T>;
 }
 
 /** Read-only view of an object's state (shared handlers). */
@@ -147,3 +148,15 @@ export interface ObjectContext<S extends StateShape = UntypedState> extends Shar
 
 /** Keyless service handlers: no state; may emit records. */
 export interface ServiceContext extends BaseContext, EmittingContext {}
+
+/** A workflow's durable promises (see workflow() in definitions.ts). */
+export interface WorkflowPromises {
+  /** The durable promise `name` of this workflow id. */
+  promise<T = unknown>(name: string): DurablePromiseHandle<T>;
+}
+
+/** The context of a workflow's `run`: an exclusive object context with durable promises. */
+export interface WorkflowContext<S extends StateShape = UntypedState> extends ObjectContext<S>, WorkflowPromises {}
+
+/** The context of a workflow's other handlers: shared (read-only state), with durable promises. */
+export interface WorkflowSharedContext<S extends StateShape = UntypedState> extends SharedObjectContext<S>, WorkflowPromises {}

@@ -1,4 +1,12 @@
-import type { ObjectContext, ServiceContext, SharedObjectContext, StateShape, UntypedState } from "./context.js";
+import type {
+  ObjectContext,
+  ServiceContext,
+  SharedObjectContext,
+  StateShape,
+  UntypedState,
+  WorkflowContext,
+  WorkflowSharedContext,
+} from "./context.js";
 import { ConfigurationError } from "./errors.js";
 import { DEFAULT_INVOCATION_RETRY, resolveRetryPolicy, validateAttemptTimeout, type RetryPolicy } from "./retry.js";
 
@@ -54,6 +62,11 @@ export interface ObjectDefinition<N extends string = string, S extends StateShap
   readonly name: N;
   readonly handlers: H;
   readonly options: HandlerOptions<H>;
+  /**
+   * Set by workflow(): `run` executes once per key (workflow id); a later `run` of the same id
+   * gets the first one's outcome. The other handlers are shared.
+   */
+  readonly workflow?: boolean;
   readonly __state?: S;
 }
 
@@ -134,6 +147,47 @@ export function object<const N extends string, H extends ObjectHandlers<S>, S ex
   checkNames("object", def.name, def.handlers);
   checkOptions("object", def.name, def.handlers, def.options ?? {});
   return Object.freeze({ kind: "object", name: def.name, handlers: def.handlers, options: def.options ?? {} });
+}
+
+/** Names the runtime keeps for itself in a workflow's state (its run outcome, its durable promises). */
+export const RESERVED_STATE_PREFIX = "$kvo.";
+
+export type WorkflowRun<S extends StateShape> = (ctx: WorkflowContext<S>, input: any) => Promise<any>;
+export type WorkflowHandler<S extends StateShape> = (ctx: WorkflowSharedContext<S>, input: any) => Promise<any>;
+
+/**
+ * A workflow: an object whose key is the workflow id. `run` executes once per id, exclusively
+ * (a second `run` of the same id, even after it finished, gets the first one's outcome: kept
+ * in the object's state until cleared). `handlers` are shared handlers that query its state
+ * and signal it through durable promises (`ctx.promise(name).resolve(value)`, awaited by `run`
+ * with `await ctx.promise(name).get()`). Call it like an object: `client.object(wf, id).run(x)`.
+ */
+export function workflow<
+  const N extends string,
+  R extends WorkflowRun<S>,
+  H extends Record<string, WorkflowHandler<S>>,
+  S extends StateShape = UntypedState,
+>(def: {
+  name: N;
+  state?: StateType<S>;
+  run: R;
+  handlers?: H;
+  options?: HandlerOptions<{ run: R } & H>;
+}): ObjectDefinition<N, S, { run: R } & { [K in keyof H]: SharedHandler<H[K]> }> {
+  const handlers: Record<string, unknown> = { run: def.run };
+  for (const [name, fn] of Object.entries(def.handlers ?? {})) {
+    if (name === "run") throw new TypeError(`workflow "${def.name}": "run" is the workflow itself; name the other handlers differently`);
+    handlers[name] = Object.freeze({ kind: "shared" as const, fn });
+  }
+  checkNames("workflow", def.name, handlers);
+  checkOptions("workflow", def.name, handlers, def.options ?? {});
+  return Object.freeze({
+    kind: "object",
+    name: def.name,
+    handlers: handlers as { run: R } & { [K in keyof H]: SharedHandler<H[K]> },
+    options: def.options ?? {},
+    workflow: true,
+  });
 }
 
 /** Keyless handlers with durable steps and no state. */

@@ -103,6 +103,53 @@ const catalogue = {
     retryable: false,
     meaning: "The invocation was cancelled (runtime.cancel, client.cancel or a kvo-cancel record); its state writes were discarded.",
   },
+  timeout: {
+    retryable: false,
+    meaning: "A durable promise's orTimeout(ms) timer won: the call, awakeable or promise did not complete in time (journaled).",
+  },
+  call_cycle: {
+    retryable: false,
+    meaning:
+      "An exclusive call targets an object key the call chain already holds (A/1 → B/2 → A/1): it would deadlock. Use a send or a shared handler.",
+  },
+  awakeable_rejected: {
+    retryable: false,
+    meaning: "An awakeable was rejected (client.rejectAwakeable, ctx.rejectAwakeable or a rejection record) without a code of its own.",
+  },
+  promise_rejected: {
+    retryable: false,
+    meaning: "A workflow's durable promise was rejected (ctx.promise(name).reject) without a code of its own.",
+  },
+  unknown_call_target: {
+    retryable: false,
+    meaning: "ctx.object/ctx.service/ctx.send named a definition or handler that this app does not register. Register it in the runtime.",
+  },
+  invalid_duration: {
+    retryable: false,
+    meaning: "ctx.sleep, orTimeout or a send delay got a negative or non-finite number of ms, or one above 365 days. Pass 0..365 days.",
+  },
+  reserved_state_name: {
+    retryable: false,
+    meaning: 'A state name starts with "$kvo.", which the runtime keeps for workflows. Choose another name.',
+  },
+  unknown_awakeable: {
+    retryable: false,
+    meaning:
+      "An awakeable resolution named an awakeable that is not pending on its partition (already completed, its invocation ended, or misrouted).",
+  },
+  invalid_awakeable: {
+    retryable: false,
+    meaning: "An awakeable resolution record is malformed: its id is not awk.<partition>.<entry>.<id>, or it is on another partition.",
+  },
+  invalid_completion: {
+    retryable: false,
+    meaning: "A call completion record (kvo-complete) is malformed or matches no pending call. Only the runtime writes these.",
+  },
+  suspended: {
+    retryable: true,
+    meaning:
+      "An attempt that waited for a call, timer or awakeable was set aside to free memory; it resumes by replay when the outcome arrives. Never an outcome.",
+  },
   partition_closed: {
     retryable: true,
     meaning:

@@ -105,6 +105,29 @@ export class CancelledError extends KvoError {
 }
 
 /**
+ * A durable promise's `orTimeout(ms)` timer won the race: the awaited call, awakeable or
+ * promise did not complete in time. Terminal (the winner is journaled: a replay throws it too).
+ */
+export class TimeoutError extends TerminalError {
+  constructor(message: string) {
+    super(message, { code: "timeout" });
+  }
+}
+
+/**
+ * An exclusive call to an object key that the call chain already holds (A/1 → B/2 → A/1):
+ * it could only deadlock, so it fails at the call. `chain` lists the held keys in order.
+ */
+export class CallCycleError extends TerminalError {
+  constructor(
+    readonly chain: readonly string[],
+    message: string,
+  ) {
+    super(message, { code: "call_cycle" });
+  }
+}
+
+/**
  * The partition running an attempt was closed (revoked, fenced or the runtime is stopping).
  * The abort reason handed to ctx.run actions then; the invocation resumes from its journal
  * wherever the partition is restored.

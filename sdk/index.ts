@@ -4,7 +4,7 @@
  * definitions importing only this load no runtime and no Kafka client. Applications import
  * from the root index.ts, which re-exports this together with createRuntime and the client.
  */
-export { object, service, shared, stateOf, isShared } from "./definitions.js";
+export { object, service, shared, workflow, stateOf, isShared } from "./definitions.js";
 export type {
   ObjectDefinition,
   ServiceDefinition,
@@ -16,6 +16,8 @@ export type {
   HandlerOutput,
   ClientOf,
   StateType,
+  WorkflowRun,
+  WorkflowHandler,
 } from "./definitions.js";
 export type {
   BaseContext,
@@ -32,7 +34,19 @@ export type {
   EmitRecord,
   EmitOptions,
   EmittingContext,
+  WorkflowContext,
+  WorkflowSharedContext,
+  WorkflowPromises,
 } from "./context.js";
+export type {
+  DurablePromise,
+  DurablePromiseHandle,
+  Awakeable,
+  SendOptions,
+  CallClientOf,
+  SendClientOf,
+  InteractingContext,
+} from "./durable.js";
 export type { RetryPolicy } from "./retry.js";
 export { avro, type AvroFormat, type AvroSchema } from "./avro_format.js";
 export {
@@ -46,6 +60,8 @@ export {
   UnknownError,
   AttemptTimeoutError,
   CancelledError,
+  TimeoutError,
+  CallCycleError,
   PartitionClosedError,
   toKvoError,
 } from "./errors.js";

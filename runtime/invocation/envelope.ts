@@ -8,6 +8,7 @@ import { decodeJson } from "../codec/json_payload.js";
 import type { Registry } from "../registry.js";
 import { H, KVO_HEADER_PREFIX } from "./headers.js";
 import { isSourceHeader, sourceInvocationId, splitSourceHeaders } from "../ingress/source_headers.js";
+import { calleeInvocationId, callerOf, isCallRequestHeader } from "./call_headers.js";
 import { isValidTopicName, type ReplyTopicStatus } from "./reply_topics.js";
 
 /**
@@ -186,8 +187,10 @@ export function parseInvocation(
   }
   const userHeaders: Record<string, string> = {};
   for (const [name, value] of Object.entries(record.headers)) {
-    // kvo-source-* (a subscription's relay) are kept: they become ctx.request.source
-    if (!name.startsWith(KVO_HEADER_PREFIX) || isSourceHeader(name)) userHeaders[name] = value.toString("utf8");
+    // kvo-source-* (a subscription's relay) are kept: they become ctx.request.source; kvo-caller*
+    // (a call from another handler) are kept: they say where the outcome goes, after a restore too
+    if (!name.startsWith(KVO_HEADER_PREFIX) || isSourceHeader(name) || isCallRequestHeader(name))
+      userHeaders[name] = value.toString("utf8");
   }
   let idempotencyKey: string | null = null; // an empty header means none
   const idempotencyBytes = record.headers[H.idempotencyKey];
@@ -203,8 +206,14 @@ export function parseInvocation(
   const key = def.kind === "object" ? routingKey : null;
   // made by a subscription: the id names the source record (see ingress/source_headers.ts)
   const source = idempotencyKey === null ? splitSourceHeaders(userHeaders).source : undefined;
+  // made by a call: the id names the caller's journal entry, so the caller can cancel it
+  const caller = callerOf(userHeaders);
   return {
-    id: source ? sourceInvocationId(source) : invocationId(record.partition, record.offset, target, routingKey, handler, idempotencyKey),
+    id: caller
+      ? calleeInvocationId(caller.invocationId, caller.entry)
+      : source
+        ? sourceInvocationId(source)
+        : invocationId(record.partition, record.offset, target, routingKey, handler, idempotencyKey),
     target,
     key,
     handler,

@@ -1,4 +1,15 @@
-import type { DeterministicRandom, DurableDate, EmitOptions, EmitRecord, InvocationRequest, ObjectContext } from "../../sdk/context.js";
+import type {
+  DeterministicRandom,
+  DurableDate,
+  EmitOptions,
+  EmitRecord,
+  InvocationRequest,
+  ObjectContext,
+  WorkflowPromises,
+} from "../../sdk/context.js";
+import type { Awakeable, DurablePromise, DurablePromiseHandle, SendClientOf, CallClientOf } from "../../sdk/durable.js";
+import type { Definition } from "../../sdk/definitions.js";
+import { RESERVED_STATE_PREFIX } from "../../sdk/definitions.js";
 import { KvoError, NonDeterminismError, SharedHandlerWriteError, TerminalError, toKvoError } from "../../sdk/errors.js";
 import { backoffDelay, DEFAULT_RUN_RETRY, resolveRetryPolicy, type RetryPolicy } from "../../sdk/retry.js";
 import type { JournalEntryRecord, JournalKind } from "../codec/records.js";
@@ -8,6 +19,8 @@ import { decodeJson, encodeJson } from "../codec/json_payload.js";
 import { recordBytes } from "../commit/batch.js";
 import type { Journal } from "./journal.js";
 import { seededRandom } from "./rand.js";
+import { Interactions, type InteractionPort, type StepHost } from "./interactions.js";
+import { decodeStoredOutcome } from "./stored_outcome.js";
 
 export type HandlerMode = "exclusive" | "shared" | "service";
 
@@ -56,6 +69,16 @@ export interface ContextOptions {
   checkStateValue?: (name: string, bytes: Buffer) => void;
   /** Where ctx.emit may write and how much (reserved topics, size limits); emit refuses without it. */
   emitPolicy?: EmitPolicy;
+  /** Calls, sends, timers, awakeables (the partition's side); unavailable without it. */
+  interactions?: InteractionPort;
+  /**
+   * Told when the handler starts or stops being blocked only on pending entries (waiting for
+   * a call, timer, awakeable or promise, with no ctx.run action running): the partition may
+   * then suspend the attempt and resume it by replay when an outcome arrives.
+   */
+  onBlocked?: (blocked: boolean) => void;
+  /** A workflow's context: ctx.promise is available. */
+  workflow?: boolean;
 }
 
 /** The abort switch of an attempt, as a context sees it (see partition/attempt_control.ts). */
@@ -74,16 +97,128 @@ const NEVER_ABORTED = new AbortController().signal;
  * recorded. After the attempt ends or diverges, the context is dead: its promises never
  * settle, so user code cannot act on a superseded attempt.
  */
-export class ContextImpl implements ObjectContext {
+export class ContextImpl implements ObjectContext, WorkflowPromises, StepHost {
   readonly date: DurableDate;
   private cursor = 0;
   private divergence: NonDeterminismError | null = null;
   private ended = false;
   private random: DeterministicRandom | null = null;
+  private readonly interactions: Interactions;
+  /** Awaits of pending entries in progress, and ctx.run actions running (suspension bookkeeping). */
+  private waits = 0;
+  private runningSteps = 0;
+  private blocked = false;
 
   constructor(private readonly o: ContextOptions) {
     this.date = { now: () => this.durableNow() };
+    this.interactions = new Interactions(this);
     o.abort?.onAbort(() => this.abandon());
+  }
+
+  // ---- StepHost (for Interactions) ---------------------------------------------------------
+
+  get journal(): Journal {
+    return this.o.journal;
+  }
+
+  get port(): InteractionPort | undefined {
+    return this.o.interactions;
+  }
+
+  lastIndex(): number {
+    return this.cursor - 1;
+  }
+
+  waitStarted(): void {
+    this.waits++;
+    this.updateBlocked();
+  }
+
+  waitEnded(): void {
+    this.waits--;
+    this.updateBlocked();
+  }
+
+  private updateBlocked(): void {
+    const blocked = !this.ended && this.waits > 0 && this.runningSteps === 0;
+    if (blocked === this.blocked) return;
+    this.blocked = blocked;
+    this.o.onBlocked?.(blocked);
+  }
+
+  // ---- calls, sends, timers, awakeables, combinators ---------------------------------------
+
+  object<D extends Definition>(def: D, key: string): CallClientOf<never> {
+    return this.callProxy(def, key);
+  }
+
+  service<D extends Definition>(def: D): CallClientOf<never> {
+    return this.callProxy(def, null);
+  }
+
+  send<D extends Definition>(def: D, key?: string): SendClientOf<never> {
+    const target = def.name;
+    return new Proxy(
+      {},
+      {
+        get: (_, handler) =>
+          typeof handler !== "string"
+            ? undefined
+            : (input?: unknown, options?: { delay?: number }) =>
+                this.interactions.send(target, key ?? null, handler, input, options?.delay),
+      },
+    );
+  }
+
+  private callProxy(def: Definition, key: string | null): Record<string, (input?: unknown) => DurablePromise<unknown>> {
+    const target = def.name;
+    return new Proxy(
+      {},
+      {
+        get: (_, handler) =>
+          typeof handler !== "string" || handler === "then"
+            ? undefined
+            : (input?: unknown) => this.interactions.call(target, key, handler, input),
+      },
+    );
+  }
+
+  sleep(ms: number): DurablePromise<void> {
+    return this.interactions.sleep(ms);
+  }
+
+  awakeable<T = unknown>(): Awakeable<T> {
+    return this.interactions.awakeable<T>();
+  }
+
+  resolveAwakeable(id: string, value?: unknown): void {
+    this.interactions.completeAwakeable(id, { value: encodeJson(value, `value for awakeable ${id}`), failure: null });
+  }
+
+  rejectAwakeable(id: string, message: string, code?: string): void {
+    this.interactions.completeAwakeable(id, { value: null, failure: { code: code ?? "awakeable_rejected", message } });
+  }
+
+  all<const T extends readonly DurablePromise<unknown>[]>(promises: T): DurablePromise<{ -readonly [P in keyof T]: Awaited<T[P]> }> {
+    return this.interactions.all(promises) as unknown as DurablePromise<{ -readonly [P in keyof T]: Awaited<T[P]> }>;
+  }
+
+  race<const T extends readonly DurablePromise<unknown>[]>(promises: T): DurablePromise<Awaited<T[number]>> {
+    return this.interactions.race(promises) as DurablePromise<Awaited<T[number]>>;
+  }
+
+  any<const T extends readonly DurablePromise<unknown>[]>(promises: T): DurablePromise<Awaited<T[number]>> {
+    return this.interactions.any(promises) as DurablePromise<Awaited<T[number]>>;
+  }
+
+  promise<T = unknown>(name: string): DurablePromiseHandle<T> {
+    this.requireLive();
+    if (!this.o.workflow)
+      throw new TerminalError(`${this.where()}: ctx.promise("${name}") is available in workflows only (workflow({ name, run, handlers }))`);
+    return this.interactions.promise<T>(name, async () => {
+      const bytes = await this.readState(RESERVED_STATE_PREFIX + "promise." + name);
+      return bytes === null ? null : decodeStoredOutcome(bytes, `durable promise "${name}"`);
+    });
   }
 
   /** Seeded from the invocation id (a SHA-256): made on first use, most handlers never use it. */
@@ -137,25 +272,33 @@ export class ContextImpl implements ObjectContext {
   async get<T>(name: string): Promise<T | null> {
     this.requireLive();
     this.requireState("get");
-    const overlay = this.o.overlay;
-    let bytes: Buffer | null | undefined;
-    if (this.o.mode === "shared") bytes = this.journaledRead("get", name, () => this.o.state.read(name) ?? null);
-    else if (overlay.writes.has(name)) bytes = overlay.writes.get(name) ?? null;
-    else if (overlay.clearedAll) bytes = null;
-    else bytes = this.o.state.read(name) ?? null;
+    refuseReservedName(name, "get", this.where());
+    const bytes = await this.readState(name);
     if (bytes === null) return null;
     return decodeJson(bytes, `state "${name}"`) as T;
+  }
+
+  /** A state value as this handler sees it (journaled in shared handlers, overlaid in exclusive ones). */
+  private async readState(name: string): Promise<Buffer | null> {
+    const overlay = this.o.overlay;
+    if (this.o.mode === "shared") return this.journaledRead("get", name, () => this.o.state.read(name) ?? null);
+    // Reserved names ($kvo.*) are written by the runtime, never through the overlay.
+    if (name.startsWith(RESERVED_STATE_PREFIX)) return this.o.state.read(name) ?? null;
+    if (overlay.writes.has(name)) return overlay.writes.get(name) ?? null;
+    if (overlay.clearedAll) return null;
+    return this.o.state.read(name) ?? null;
   }
 
   async stateKeys(): Promise<string[]> {
     this.requireLive();
     this.requireState("stateKeys");
+    const visible = (): string[] => this.o.state.names().filter((n) => !n.startsWith(RESERVED_STATE_PREFIX));
     if (this.o.mode === "shared") {
-      const names = this.journaledRead("keys", "", () => encodeJson([...this.o.state.names()].sort(), "state names"));
+      const names = this.journaledRead("keys", "", () => encodeJson(visible().sort(), "state names"));
       return decodeJson(names, "state names") as string[];
     }
     const overlay = this.o.overlay;
-    const names = new Set(overlay.clearedAll ? [] : this.o.state.names());
+    const names = new Set(overlay.clearedAll ? [] : visible());
     for (const [name, value] of overlay.writes) {
       if (value === null) names.delete(name);
       else names.add(name);
@@ -165,6 +308,7 @@ export class ContextImpl implements ObjectContext {
 
   set(name: string, value: unknown): void {
     this.requireWritable("set");
+    refuseReservedName(name, "set", this.where());
     if (value === undefined)
       throw new TerminalError(`ctx.set("${name}", undefined): use ctx.clear("${name}") to remove a value`, { code: "invalid_state_value" });
     const bytes = encodeJson(value, `state "${name}"`);
@@ -174,6 +318,7 @@ export class ContextImpl implements ObjectContext {
 
   clear(name: string): void {
     this.requireWritable("clear");
+    refuseReservedName(name, "clear", this.where());
     this.record("clear", name, null, () => this.o.overlay.writes.set(name, null));
   }
 
@@ -216,8 +361,12 @@ export class ContextImpl implements ObjectContext {
 
   // ---- durable steps -----------------------------------------------------------------------
 
-  async run<T>(name: string, action: (signal: AbortSignal) => T | Promise<T>, retry?: RetryPolicy): Promise<T> {
+  run<T>(name: string, action: (signal: AbortSignal) => T | Promise<T>, retry?: RetryPolicy): DurablePromise<T> {
     this.requireLive();
+    return this.interactions.durable<T>(this.runStep(name, action, retry));
+  }
+
+  private async runStep<T>(name: string, action: (signal: AbortSignal) => T | Promise<T>, retry?: RetryPolicy): Promise<T> {
     const replayed = this.replay("run", name);
     if (replayed) {
       // recorded by an earlier attempt of this process, perhaps not committed yet
@@ -229,6 +378,8 @@ export class ContextImpl implements ObjectContext {
     const index = this.o.journal.reserve();
     let entry: JournalEntryRecord;
     for (let attempt = 1; ; attempt++) {
+      this.runningSteps++;
+      this.updateBlocked();
       try {
         const value = await action(this.signal);
         entry = { kind: "run", name, value: encodeJson(value, `result of ctx.run("${name}")`), failure: null };
@@ -244,6 +395,9 @@ export class ContextImpl implements ObjectContext {
         await this.o.sleep(backoffDelay(policy, attempt));
         if (this.ended) return this.abandoned<T>();
         this.requireLive();
+      } finally {
+        this.runningSteps--;
+        this.updateBlocked();
       }
     }
     // The attempt may have been abandoned while the action ran: its result must not reach the
@@ -272,7 +426,7 @@ export class ContextImpl implements ObjectContext {
   // ---- journal matching --------------------------------------------------------------------
 
   /** Returns the recorded entry for the next index, or null when the action is new. */
-  private replay(kind: JournalKind, name: string, value?: Buffer | null): JournalEntryRecord | null {
+  replay(kind: JournalKind, name: string, value?: Buffer | null): JournalEntryRecord | null {
     const index = this.cursor++;
     const recorded = this.o.journal.recorded;
     if (index >= recorded.length) return null;
@@ -342,7 +496,7 @@ export class ContextImpl implements ObjectContext {
 
   // ---- guards ------------------------------------------------------------------------------
 
-  private requireLive(): void {
+  requireLive(): void {
     if (this.divergence) throw this.divergence;
     if (this.ended)
       throw new KvoError(`${this.where()}: the context of a finished attempt was used; await every ctx call inside the handler`, {
@@ -357,7 +511,7 @@ export class ContextImpl implements ObjectContext {
   }
 
   /** After a superseded attempt ends, its pending steps stay pending forever. */
-  private liveGate(): Promise<void> {
+  liveGate(): Promise<void> {
     return this.ended ? new Promise<void>(() => {}) : Promise.resolve();
   }
 
@@ -376,9 +530,21 @@ export class ContextImpl implements ObjectContext {
     if (this.o.mode === "shared") throw new SharedHandlerWriteError(method, this.where());
   }
 
-  private where(): string {
+  where(): string {
     const r = this.o.request;
     return `${this.o.target}${this.o.key === null ? "" : `/${this.o.key}`} (invocation ${r.id})`;
+  }
+}
+
+/** "$kvo.*" state names belong to the runtime (a workflow's run outcome and durable promises). */
+function refuseReservedName(name: string, method: string, where: string): void {
+  if (name.startsWith(RESERVED_STATE_PREFIX)) {
+    throw new TerminalError(
+      `${where}: ctx.${method}("${name}"): names starting with "${RESERVED_STATE_PREFIX}" are kept by the runtime; choose another name`,
+      {
+        code: "reserved_state_name",
+      },
+    );
   }
 }
 

@@ -5,6 +5,18 @@ interface Slot {
   /** Written along with the next entry that is, never alone (see completeRidingAlong). */
   ridesAlong: boolean;
   onDurable: Array<{ resolve: () => void; reject: (error: Error) => void }>;
+  /**
+   * Runs in the turn that hands the entry to the commit pipeline, so what it writes (a call's
+   * request record, a delayed send's timer) joins the same batch as the entry: both commit or
+   * neither, and a replay that finds the entry knows the effect happened.
+   */
+  effect: (() => void) | null;
+}
+
+/** The outcome that completes a pending entry (see Journal.fill). */
+export interface EntryCompletion {
+  value: Buffer | null;
+  failure: JournalEntryRecord["failure"];
 }
 
 /**
@@ -29,6 +41,8 @@ export class Journal {
   private durableLength: number;
   /** The newest hand-over: it carries every handed-over entry, and batches commit in order. */
   private lastPersist: Promise<void> = Promise.resolve();
+  /** Waiters for pending entries (done: false), by index; woken by fill(). */
+  private readonly doneWaiters = new Map<number, Array<(entry: JournalEntryRecord) => void>>();
 
   constructor(
     recorded: JournalEntryRecord[],
@@ -57,18 +71,20 @@ export class Journal {
 
   /** Reserves the next index for a new action (past the recorded prefix). */
   reserve(): number {
-    this.slots.push({ entry: null, ridesAlong: false, onDurable: [] });
+    this.slots.push({ entry: null, ridesAlong: false, onDurable: [], effect: null });
     return this.recorded.length + this.slots.length - 1;
   }
 
   /**
    * Completes a reserved entry. The returned promise resolves once the entry is part of a
    * committed prefix. Throws at once when the new prefix cannot be written (persist threw,
-   * e.g. the journal got too large); the entry is then not recorded.
+   * e.g. the journal got too large); the entry is then not recorded. `effect` runs when the
+   * entry is handed over (see Slot.effect): at once, or when the entries before it are.
    */
-  complete(index: number, entry: JournalEntryRecord): Promise<void> {
+  complete(index: number, entry: JournalEntryRecord, effect?: () => void): Promise<void> {
     const slot = this.openSlot(index);
     slot.entry = entry;
+    slot.effect = effect ?? null;
     const durable = new Promise<void>((resolve, reject) => slot.onDurable.push({ resolve, reject }));
     try {
       this.advance();
@@ -94,12 +110,69 @@ export class Journal {
   }
 
   /**
+   * Resolves once the recorded entry at `index` is done (at once when it is). Entries recorded
+   * pending (a call, a timer, an awakeable) are done by fill().
+   */
+  waitDone(index: number): Promise<JournalEntryRecord> {
+    const entry = this.recorded[index];
+    if (entry && entry.done !== false) return Promise.resolve(entry);
+    return new Promise((resolve) => {
+      let list = this.doneWaiters.get(index);
+      if (!list) this.doneWaiters.set(index, (list = []));
+      list.push(resolve);
+    });
+  }
+
+  /**
+   * Completes a pending entry with the outcome that arrived for it (a callee's outcome, a
+   * timer, an awakeable's value, a cancellation) and hands the rewritten journal to the commit
+   * pipeline, in the caller's turn (so with whatever consumed that outcome). Returns false and
+   * changes nothing when the entry is not recorded or already done (a repeated completion).
+   * Waiters are woken at once: a completion is final (a re-delivery after a lost batch carries
+   * the same outcome), and whatever the handler then writes commits after this batch.
+   * Throws when the journal cannot be written (too large).
+   */
+  fill(index: number, completion: EntryCompletion): boolean {
+    const current = index < this.handedOver ? this.recorded[index] : undefined;
+    if (!current || current.done !== false) return false;
+    const done: JournalEntryRecord = { ...current, value: completion.value, failure: completion.failure, done: true };
+    this.recorded[index] = done;
+    try {
+      const persisted = this.persist([...this.recorded]);
+      const length = this.recorded.length;
+      this.lastPersist = persisted.then(
+        () => void (this.durableLength = Math.max(this.durableLength, length)),
+        () => new Promise<void>(() => {}),
+      );
+    } catch (error) {
+      this.recorded[index] = current;
+      throw error;
+    }
+    const waiters = this.doneWaiters.get(index);
+    this.doneWaiters.delete(index);
+    for (const wake of waiters ?? []) wake(done);
+    return true;
+  }
+
+  /** Recorded entries still waiting for their completion. */
+  pending(): Array<{ index: number; entry: JournalEntryRecord }> {
+    const out: Array<{ index: number; entry: JournalEntryRecord }> = [];
+    for (let i = 0; i < this.handedOver; i++) {
+      const entry = this.recorded[i]!;
+      if (entry.done === false) out.push({ index: i, entry });
+    }
+    return out;
+  }
+
+  /**
    * Drops entries of an attempt that never completed (their actions re-run next attempt),
    * and reads not yet written (the next attempt reads the state again).
    */
   abandonOpenSlots(): void {
     this.slots = [];
     this.recorded.length = this.handedOver;
+    // The next attempt waits again through its own context; the old one's waiters must not run.
+    this.doneWaiters.clear();
   }
 
   private openSlot(index: number): Slot {
@@ -130,6 +203,7 @@ export class Journal {
       fail(error as Error);
       throw error;
     }
+    for (const slot of moved) slot.effect?.();
     const length = this.recorded.length;
     this.lastPersist = persisted.then(
       () => void (this.durableLength = Math.max(this.durableLength, length)),

@@ -1,5 +1,6 @@
 import { declaredAttemptTimeout } from "../../sdk/definitions.js";
 import { AttemptTimeoutError, CancelledError, KvoError, PartitionClosedError, toKvoError } from "../../sdk/errors.js";
+import { RESERVED_STATE_PREFIX } from "../../sdk/definitions.js";
 import { backoffDelay, DEFAULT_ATTEMPT_TIMEOUT_MS } from "../../sdk/retry.js";
 import { encodeChangelogKey } from "../codec/changelog_key.js";
 import { decodeJson, encodeJson } from "../codec/json_payload.js";
@@ -24,6 +25,9 @@ import { objectId, PartitionState } from "./state.js";
 import { RateLimitedWarn } from "../rate_limited_warn.js";
 import { splitSourceHeaders } from "../ingress/source_headers.js";
 import type { InvocationRequest } from "../../sdk/context.js";
+import { withoutCallHeaders } from "../invocation/call_headers.js";
+import { decodeStoredOutcome, encodeStoredOutcome } from "../journal/stored_outcome.js";
+import { InteractionHub } from "./interaction_hub.js";
 
 export interface ProcessorConfig {
   partition: number;
@@ -66,6 +70,29 @@ export interface ProcessorConfig {
   onCompleted?: (inv: InvocationRecord, failure: FailureRecord | null) => void;
   /** Attempt timeout of handlers that declare none (default DEFAULT_ATTEMPT_TIMEOUT_MS). */
   attemptTimeoutMs?: number;
+  /**
+   * How long an attempt may wait only for pending entries (calls, timers, awakeables) before it
+   * is suspended: dropped from memory but for its records, resumed by replay when an outcome
+   * arrives (default DEFAULT_SUSPEND_AFTER_MS).
+   */
+  suspendAfterMs?: number;
+  /** Suspended invocations above which the partition asks to be paused (default DEFAULT_MAX_SUSPENDED). */
+  maxSuspended?: number;
+}
+
+export const DEFAULT_SUSPEND_AFTER_MS = 1_000;
+export const DEFAULT_MAX_SUSPENDED = 1_000_000;
+/** A workflow run's outcome, kept in its state: a later run of the same id returns it. */
+const WORKFLOW_RUN_OUTCOME = `${RESERVED_STATE_PREFIX}run`;
+
+/** Why a waiting attempt was set aside (never an outcome: it resumes by replay). */
+class SuspendedSignal extends KvoError {
+  constructor() {
+    super("the attempt was suspended while it waited for a call, timer or awakeable; it resumes by replay", {
+      code: "suspended",
+      retryable: true,
+    });
+  }
 }
 
 /** An invocation that holds its key (or, for shared handlers and services, runs): see holders(). */
@@ -77,8 +104,8 @@ export interface KeyHolder {
   attempt: number;
   /** When its first attempt in this process started (clock ms). */
   since: number;
-  /** Running an attempt, or waiting for its retry timer. */
-  phase: "running" | "retry_wait";
+  /** Running an attempt, waiting for its retry timer, or suspended while it waits for a call, timer or awakeable. */
+  phase: "running" | "retry_wait" | "suspended";
 }
 
 interface Active {
@@ -102,6 +129,10 @@ interface Active {
    * null once it was written in another (or restored: written in an earlier life).
    */
   invWrittenOnlyIn: BatchToken | null;
+  /** No attempt in memory: it waits for a completion (see suspend()). */
+  suspended: boolean;
+  /** Armed while the running attempt waits only for pending entries: suspends it when it fires. */
+  suspendTimer: unknown;
 }
 
 const NOT_DECODED: unique symbol = Symbol("not decoded");
@@ -125,6 +156,9 @@ export class PartitionProcessor {
   private readonly rejectedLog: RateLimitedWarn;
   private nextOffset: bigint;
   private sweepTimer: unknown = null;
+  /** Calls, sends, timers, awakeables: their records and the partition's timers. */
+  private readonly hub: InteractionHub;
+  private suspendedCount = 0;
 
   constructor(
     private readonly c: ProcessorConfig,
@@ -138,6 +172,32 @@ export class PartitionProcessor {
       c.sink,
     );
     this.rejectedLog = new RateLimitedWarn(c.logger, c.clock, `rejected records of partition ${c.partition}`);
+    this.hub = new InteractionHub({
+      partition: c.partition,
+      invocationsTopic: c.invocationsTopic,
+      sink: c.sink,
+      clock: c.clock,
+      logger: c.logger,
+      registry: c.registry,
+      state,
+      find: (id) => this.active.get(id),
+      wake: (id) => this.wake(id),
+      fail: (id, error) => {
+        const active = this.active.get(id);
+        if (active) this.endNow(active, failureOf(error));
+      },
+      reject: (record, error) => this.reject(record, `p${record.partition}-o${record.offset}`, null, error),
+    });
+  }
+
+  /** Timers pending on this partition (sleeps of in-flight invocations, delayed sends). */
+  get pendingTimers(): number {
+    return this.hub.pendingTimers;
+  }
+
+  /** In-flight invocations suspended while they wait for a completion. */
+  get suspended(): number {
+    return this.suspendedCount;
   }
 
   get partition(): number {
@@ -169,13 +229,16 @@ export class PartitionProcessor {
       }
       this.schedule(this.track(record, resolved.mode, this.state.journals.get(record.id) ?? []));
     }
+    this.hub.restore(this.active.values());
     this.scheduleSweep();
   }
 
   close(): void {
     this.closed = true;
+    this.hub.close();
     for (const a of this.active.values()) {
       if (a.retryTimer) this.c.clock.clearTimeout(a.retryTimer);
+      if (a.suspendTimer) this.c.clock.clearTimeout(a.suspendTimer);
       // Abandoned here, resumed from the journal wherever the partition is restored.
       a.running?.abort(new PartitionClosedError(this.c.partition));
     }
@@ -188,6 +251,8 @@ export class PartitionProcessor {
     this.nextOffset = record.offset + 1n;
     this.c.sink.consumed(this.c.partition, this.nextOffset);
 
+    // a callee's outcome or an awakeable's completion: fills the waiting journal entry
+    if (this.hub.ingest(record)) return;
     const cancel = parseCancelRequest(record, this.c.replyTopicStatus);
     if (cancel) {
       this.cancelByRecord(record, cancel);
@@ -300,6 +365,8 @@ export class PartitionProcessor {
       bytes: invocationSize(record),
       decodedInput: NOT_DECODED,
       invWrittenOnlyIn: null,
+      suspended: false,
+      suspendTimer: null,
     };
     this.active.set(record.id, active);
     this.inFlightBytes += active.bytes;
@@ -360,6 +427,9 @@ export class PartitionProcessor {
     const { record } = active;
     const resolved = this.c.registry.handler(record.target, record.handler);
     if (!resolved) return; // checked on ingest and start
+    const def = this.c.registry.find(record.target);
+    const isWorkflowRun = def?.kind === "object" && def.workflow === true && record.handler === "run";
+    if (isWorkflowRun && this.answerFinishedWorkflow(active)) return;
     const control = this.startAttempt(active);
     const overlay = new StateOverlay();
     const objectState = record.key === null ? undefined : () => this.state.objectState(record.target, record.key!);
@@ -386,6 +456,9 @@ export class PartitionProcessor {
       now: () => this.c.clock.now(),
       abort: control,
       emitPolicy: this.emitPolicy,
+      interactions: this.hub.portFor(active),
+      onBlocked: (blocked) => this.onBlocked(active, control, blocked),
+      workflow: def?.kind === "object" && def.workflow === true,
       checkStateValue: (name, bytes) => {
         // the state record wraps the value in a version byte and a small Avro header
         const limit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
@@ -425,6 +498,10 @@ export class PartitionProcessor {
       error = toKvoError(thrown);
     }
     control.settle();
+    if (active.suspendTimer) this.c.clock.clearTimeout(active.suspendTimer);
+    active.suspendTimer = null;
+    // Suspended: suspend() set everything aside already, and a completion may have resumed it since.
+    if (error instanceof SuspendedSignal) return;
     if (active.running === control) active.running = null;
     ctx.end(); // no journal check for an aborted attempt: its context was abandoned
     if (ctx.nonDeterminism) error = ctx.nonDeterminism;
@@ -452,6 +529,88 @@ export class PartitionProcessor {
     }
     if (error.retryable) failure.message = capMessage(`gave up after ${record.attempt} attempts: ${failure.message}`);
     this.complete(active, null, failure, null);
+  }
+
+  // ---- suspension -------------------------------------------------------------------------
+
+  /**
+   * The running attempt started or stopped waiting only for pending entries (a call, a timer,
+   * an awakeable: no ctx.run action running). Waiting longer than suspendAfterMs suspends it.
+   */
+  private onBlocked(active: Active, control: AttemptControl, blocked: boolean): void {
+    if (active.suspendTimer) this.c.clock.clearTimeout(active.suspendTimer);
+    active.suspendTimer = null;
+    if (!blocked || this.closed || active.running !== control) return;
+    active.suspendTimer = this.c.clock.setTimeout(() => {
+      active.suspendTimer = null;
+      if (!this.closed && active.running === control && !control.aborted) this.suspend(active, control);
+    }, this.c.suspendAfterMs ?? DEFAULT_SUSPEND_AFTER_MS);
+  }
+
+  /**
+   * Sets a waiting attempt aside: its context dies (its promises never settle), its open
+   * journal slots are dropped, and only the invocation's records stay in memory (no closures,
+   * no JS timer: its sleeps are in the partition's TimerQueue). It keeps its key. A completion
+   * for it (wake) starts a new attempt that replays the journal up to where it waited.
+   */
+  private suspend(active: Active, control: AttemptControl): void {
+    active.running = null;
+    active.suspended = true;
+    this.suspendedCount++;
+    active.journal.abandonOpenSlots();
+    control.abort(new SuspendedSignal());
+    this.updateBackpressure();
+  }
+
+  /** An entry of this invocation was completed: a suspended one resumes (a running one was woken by the fill). */
+  private wake(invocationId: string): void {
+    const active = this.active.get(invocationId);
+    if (!active || !active.suspended || active.ended || this.closed) return;
+    this.unsuspend(active);
+    void this.attempt(active);
+  }
+
+  private unsuspend(active: Active): void {
+    if (!active.suspended) return;
+    active.suspended = false;
+    this.suspendedCount--;
+    this.updateBackpressure();
+  }
+
+  /** Ends an invocation at once with a failure, whatever it is doing (its attempt is abandoned). */
+  private endNow(active: Active, failure: FailureRecord): void {
+    if (active.ended) return;
+    if (active.retryTimer) this.c.clock.clearTimeout(active.retryTimer);
+    active.retryTimer = null;
+    active.running?.abort(new CancelledError(failure.message));
+    active.running = null;
+    this.complete(active, null, failure, null);
+  }
+
+  /** A workflow's run that already finished: this run gets that outcome and does not run again. */
+  private answerFinishedWorkflow(active: Active): boolean {
+    const { record } = active;
+    const stored = this.state.objectState(record.target, record.key!)?.get(WORKFLOW_RUN_OUTCOME);
+    if (stored === undefined) return false;
+    const outcome = decodeStoredOutcome(stored, `outcome of workflow ${record.target}/${record.key}`);
+    this.complete(active, outcome.value, outcome.failure, null);
+    return true;
+  }
+
+  /** Keeps a workflow run's outcome in its state (until cleared), so later runs of the id return it. */
+  private keepWorkflowOutcome(record: InvocationRecord, output: Buffer | null, failure: FailureRecord | null): void {
+    const names = this.state.objectState(record.target, record.key!);
+    if (names?.has(WORKFLOW_RUN_OUTCOME)) return;
+    const bytes = encodeStoredOutcome({ value: output, failure }, `outcome of workflow ${record.target}/${record.key}`);
+    const id = objectId(record.target, record.key!);
+    let map = this.state.objects.get(id);
+    if (!map) this.state.objects.set(id, (map = new Map<string, Buffer>()));
+    map.set(WORKFLOW_RUN_OUTCOME, bytes);
+    this.c.sink.putChangelog(
+      this.c.partition,
+      encodeChangelogKey({ type: "st", object: record.target, key: record.key!, name: WORKFLOW_RUN_OUTCOME }),
+      codecs.stateValue.encode({ value: bytes }),
+    );
   }
 
   /** Starts an attempt's deadline: the handler's own timeout, else its definition's, else the runtime's. */
@@ -485,11 +644,12 @@ export class PartitionProcessor {
     const active = this.active.get(invocationId);
     if (!active) return false;
     const error = new CancelledError(`${describe(active.record)} was cancelled (${requestedBy})`);
-    if (active.retryTimer) this.c.clock.clearTimeout(active.retryTimer);
-    active.retryTimer = null;
-    active.running?.abort(error);
-    active.running = null;
-    this.complete(active, null, failureOf(error), null);
+    // Waiting for calls, timers or awakeables (running or suspended): those waits fail with
+    // `cancelled` inside the handler, so its catch/finally code runs (compensation), and the
+    // callees of its pending calls are cancelled too. The handler then ends as it decides.
+    if ((active.running || active.suspended) && this.hub.cancelWaits(active, error.message)) return true;
+    this.endNow(active, failureOf(error));
+    this.hub.cancelCallees(active);
     return true;
   }
 
@@ -540,7 +700,7 @@ export class PartitionProcessor {
         handler: r.handler,
         attempt: r.attempt,
         since: a.firstStartedAt,
-        phase: a.running ? "running" : "retry_wait",
+        phase: a.suspended ? "suspended" : a.running ? "running" : "retry_wait",
       });
     }
     return out;
@@ -555,6 +715,11 @@ export class PartitionProcessor {
     const { record } = active;
     const p = this.c.partition;
     active.ended = true;
+    this.unsuspend(active);
+    if (active.suspendTimer) this.c.clock.clearTimeout(active.suspendTimer);
+    active.suspendTimer = null;
+    const def = this.c.registry.find(record.target);
+    if (def?.kind === "object" && def.workflow === true && record.handler === "run") this.keepWorkflowOutcome(record, output, failure);
     if (overlay && record.key !== null) this.applyState(record.target, record.key, overlay);
     // ctx.emit records: in this transaction, with the state and the outcome, only on success
     if (overlay) for (const emitted of overlay.emits) this.c.sink.emit(emitted);
@@ -571,6 +736,7 @@ export class PartitionProcessor {
       this.outcomes.add({ invocationId: record.id, value: output, failure, completedAt: this.c.clock.now() });
     }
     for (const to of record.replyTo) this.c.sink.emit(replyRecord(to, record.id, output, failure));
+    this.hub.completed(record, output, failure); // a caller waiting in another invocation
     if (failure) this.c.logger.warn(`${describe(record)} failed: ${failure.code}: ${failure.message}`);
     this.c.onCompleted?.(record, failure);
     this.release(active);
@@ -583,10 +749,11 @@ export class PartitionProcessor {
     const id = objectId(target, key);
     let names = this.state.objects.get(id);
     if (overlay.clearedAll && names) {
-      for (const name of names.keys()) {
+      for (const name of [...names.keys()]) {
+        if (name.startsWith(RESERVED_STATE_PREFIX)) continue; // the runtime's (workflow outcome, promises): not the handler's to clear
         if (!overlay.writes.has(name)) this.c.sink.putChangelog(p, encodeChangelogKey({ type: "st", object: target, key, name }), null);
+        names.delete(name);
       }
-      names.clear();
     }
     for (const [name, value] of overlay.writes) {
       const changelogKey = encodeChangelogKey({ type: "st", object: target, key, name });
@@ -643,7 +810,9 @@ export class PartitionProcessor {
 
   /** Pauses consumption at a limit, resumes below half of it (hysteresis: no flapping). */
   private updateBackpressure(): void {
-    this.pressure("in-flight-count", this.active.size, this.c.maxInFlight);
+    // Suspended invocations hold only their records: they have their own, larger limit.
+    this.pressure("in-flight-count", this.active.size - this.suspendedCount, this.c.maxInFlight);
+    this.pressure("suspended-count", this.suspendedCount, this.c.maxSuspended ?? DEFAULT_MAX_SUSPENDED);
     this.pressure("in-flight-bytes", this.inFlightBytes, this.c.maxInFlightBytes);
   }
 
@@ -670,7 +839,7 @@ export class PartitionProcessor {
 /** Approximate bytes an invocation record holds in memory (what grows with callers' input). */
 /** ctx.request of an invocation: kvo-source-* headers (a subscription's) become `source`. */
 function requestOf(record: InvocationRecord): InvocationRequest {
-  const { headers, source } = splitSourceHeaders(record.headers);
+  const { headers, source } = splitSourceHeaders(withoutCallHeaders(record.headers));
   return {
     id: record.id,
     headers,

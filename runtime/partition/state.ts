@@ -1,5 +1,5 @@
 import { decodeChangelogKey } from "../codec/changelog_key.js";
-import { codecs, type InvocationRecord, type JournalEntryRecord, type OutcomeRecord } from "../codec/records.js";
+import { codecs, type InvocationRecord, type JournalEntryRecord, type OutcomeRecord, type TimerRecord } from "../codec/records.js";
 
 export function objectId(target: string, key: string): string {
   return `${target}/${key}`;
@@ -13,6 +13,8 @@ export class PartitionState {
   readonly invocations = new Map<string, InvocationRecord>();
   readonly journals = new Map<string, JournalEntryRecord[]>();
   readonly outcomes = new Map<string, OutcomeRecord>();
+  /** Delayed sends waiting for their time, by timer id. */
+  readonly timers = new Map<string, TimerRecord>();
   /** objectId → state name → JSON bytes. */
   readonly objects = new Map<string, Map<string, Buffer>>();
   /** Changelog records skipped because this version does not understand their key. */
@@ -37,6 +39,10 @@ export class PartitionState {
       case "out":
         if (value === null) this.outcomes.delete(key.id);
         else this.outcomes.set(key.id, codecs.outcome.decode(value));
+        return;
+      case "tmr":
+        if (value === null) this.timers.delete(key.id);
+        else this.timers.set(key.id, codecs.timer.decode(value));
         return;
       case "st": {
         const id = objectId(key.object, key.key);

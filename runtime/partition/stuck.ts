@@ -10,8 +10,11 @@ export interface StuckInvocation {
   runningForMs: number;
   /** The attempt number running now, or the next one while it waits for its retry. */
   attempt: number;
-  /** Running an attempt, or waiting for its retry timer (both hold the key). */
-  phase: "running" | "retry_wait";
+  /**
+   * Running an attempt, waiting for its retry timer, or suspended while it waits for a call,
+   * timer or awakeable (all hold the key of an exclusive handler).
+   */
+  phase: "running" | "retry_wait" | "suspended";
 }
 
 /** Invocations running at least this long are listed as stuck by default. */

@@ -257,6 +257,12 @@ describe("journal schema versions", () => {
     failure: null,
   });
 
+  /** What a v3 reader makes of an older record: the v3 fields with their defaults. */
+  const asV3 = (r: JournalRecord): JournalRecord => ({
+    invocationId: r.invocationId,
+    entries: r.entries.map((e) => ({ ...e, done: true, ref: null, at: null })),
+  });
+
   it("decodes a journal record written with schema v1", () => {
     const v1 = codecFromFiles<JournalRecord>("journal", { 1: "journal.v1.avsc" });
     const record: JournalRecord = {
@@ -269,7 +275,7 @@ describe("journal schema versions", () => {
     };
     const bytes = v1.encode(record);
     expect(bytes[0]).toBe(1);
-    expect(codecs.journal.decode(bytes)).toEqual(record);
+    expect(codecs.journal.decode(bytes)).toEqual(asV3(record));
   });
 
   it("writes v1 when a journal holds only v1 kinds, v2 when it holds shared reads; a v1-only reader refuses v2 clearly", () => {
@@ -279,10 +285,28 @@ describe("journal schema versions", () => {
     const readBytes = codecs.journal.encode(reads);
     expect(plainBytes[0]).toBe(1);
     expect(readBytes[0]).toBe(2);
-    expect(codecs.journal.decode(plainBytes)).toEqual(plain);
-    expect(codecs.journal.decode(readBytes)).toEqual(reads);
+    expect(codecs.journal.decode(plainBytes)).toEqual(asV3(plain));
+    expect(codecs.journal.decode(readBytes)).toEqual(asV3(reads));
     const v1Reader = codecFromFiles<JournalRecord>("journal", { 1: "journal.v1.avsc" });
     expect(v1Reader.decode(plainBytes)).toEqual(plain); // a not yet upgraded process reads it
     expect(() => v1Reader.decode(readBytes)).toThrow(/journal record has schema version 2, written by a newer KVO.*Upgrade this process/);
+  });
+
+  it("writes v3 for calls, timers and pending entries; a v2 reader refuses it clearly; v3 keeps done, ref and at", () => {
+    const waiting: JournalRecord = {
+      invocationId: "c",
+      entries: [
+        { ...entry("run", "1"), done: true, ref: null, at: null },
+        { kind: "call", name: "Account.deposit", value: null, failure: null, done: false, ref: "c-xyz Account/a1", at: null },
+        { kind: "sleep", name: "", value: null, failure: null, done: false, ref: null, at: 1_800_000_000_000 },
+      ],
+    };
+    const bytes = codecs.journal.encode(waiting);
+    expect(bytes[0]).toBe(3);
+    expect(codecs.journal.decode(bytes)).toEqual(waiting);
+    // a done `run` journal of a v3 process stays readable by v1 processes
+    expect(codecs.journal.encode({ invocationId: "d", entries: [{ ...entry("run", "1"), done: true, ref: null, at: null }] })[0]).toBe(1);
+    const v2Reader = codecFromFiles<JournalRecord>("journal", { 1: "journal.v1.avsc", 2: "journal.v2.avsc" });
+    expect(() => v2Reader.decode(bytes)).toThrow(/journal record has schema version 3, written by a newer KVO.*Upgrade this process/);
   });
 });
