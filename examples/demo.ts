@@ -5,7 +5,7 @@
  */
 const DEMOS: Record<string, { about: string; load: () => Promise<{ main: () => Promise<void> }> }> = {
   "device-twin": {
-    about: "the Device twin called with the typed client (default)",
+    about: "Device twins: alarm tickets, and a heartbeat (delayed self-send) that marks a silent device offline (default)",
     load: () => import("./device-twin/demo.js"),
   },
   factory: {
@@ -15,6 +15,10 @@ const DEMOS: Record<string, { about: string; load: () => Promise<{ main: () => P
   router: {
     about: "JSON orders → per-customer dedup, in-order totals and routing by region (replaces a RabbitMQ router)",
     load: () => import("./router/demo.js"),
+  },
+  saga: {
+    about: "an order workflow: approval → payment → shipping, refunded when shipping fails (calls, durable promises)",
+    load: () => import("./saga/demo.js"),
   },
 };
 

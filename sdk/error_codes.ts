@@ -80,6 +80,11 @@ const catalogue = {
     meaning:
       "A cancel named an invocation that is not in flight on its partition (finished, unknown, or keyed elsewhere). Nothing was cancelled.",
   },
+  too_many_waiting: {
+    retryable: false,
+    meaning:
+      "A partition already holds maxSuspendedPerPartition invocations waiting for calls, timers or awakeables; the new invocation was refused. Send it later or raise the limit.",
+  },
   record_too_large: {
     retryable: false,
     meaning:

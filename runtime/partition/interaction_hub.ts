@@ -7,6 +7,7 @@ import type { CommitSink } from "../commit/sink.js";
 import { awakeableIdProblem, formatAwakeableId, parseAwakeableId } from "../invocation/awakeable_id.js";
 import { awakeableCompletionRecord, awakeableHeader } from "../invocation/awakeable_record.js";
 import {
+  CALL_HEADERS,
   callCompletionRecord,
   callerOf,
   calleeInvocationId,
@@ -50,6 +51,7 @@ export interface HubHost {
   reject(record: InboundRecord, error: KvoError): void;
 }
 
+const CALL_REQUEST_HEADER_NAMES = [CALL_HEADERS.caller, CALL_HEADERS.callerPartition, CALL_HEADERS.callerEntry, CALL_HEADERS.callPath];
 const WAKE = "w";
 const SEND = "s";
 /** Entries a cancellation fails: what the invocation waits for. */
@@ -259,6 +261,22 @@ export class InteractionHub {
   completed(record: InvocationRecord, output: Buffer | null, failure: FailureRecord | null): void {
     const caller = callerOf(record.headers);
     if (caller) this.h.sink.emit(callCompletionRecord(this.h.invocationsTopic, caller, record.id, output, failure));
+  }
+
+  /**
+   * A call request that became no invocation (bad record, refused): its caller gets the
+   * failure as the call's outcome, in the batch that carries the DLQ copy.
+   */
+  rejectedCall(record: InboundRecord, failure: FailureRecord): void {
+    const headers: Record<string, string> = {};
+    for (const name of CALL_REQUEST_HEADER_NAMES) {
+      const value = record.headers[name];
+      if (value !== undefined) headers[name] = value.toString("utf8");
+    }
+    const caller = callerOf(headers);
+    if (!caller) return;
+    const calleeId = calleeInvocationId(caller.invocationId, caller.entry);
+    this.h.sink.emit(callCompletionRecord(this.h.invocationsTopic, caller, calleeId, null, failure));
   }
 
   /**

@@ -159,6 +159,8 @@ export class PartitionProcessor {
   /** Calls, sends, timers, awakeables: their records and the partition's timers. */
   private readonly hub: InteractionHub;
   private suspendedCount = 0;
+  /** Bytes of the invocation records of suspended invocations (part of inFlightBytes). */
+  private suspendedBytes = 0;
 
   constructor(
     private readonly c: ProcessorConfig,
@@ -275,6 +277,16 @@ export class PartitionProcessor {
       return;
     }
 
+    const maxSuspended = this.c.maxSuspended ?? DEFAULT_MAX_SUSPENDED;
+    if (this.suspendedCount >= maxSuspended) {
+      const error = new BadInvocationError(
+        "too_many_waiting",
+        `partition ${this.c.partition} has ${this.suspendedCount} invocations waiting for calls, timers or awakeables (maxSuspendedPerPartition ` +
+          `${maxSuspended}); record ${record.partition}@${record.offset} was refused. Send it again later, or raise the limit (memory).`,
+      );
+      this.reject(record, parsed.id, parsed.replyTo, error);
+      return;
+    }
     const resolved = this.c.registry.handler(parsed.target, parsed.handler)!;
     const inv: InvocationRecord = {
       id: parsed.id,
@@ -349,6 +361,8 @@ export class PartitionProcessor {
     this.rejectedLog.warn(`rejected invocation record: ${failure.message}`);
     this.c.sink.emit(fittedDlqRecord(this.c.dlqTopic, this.c.invocationsTopic, record, failure, this.c.maxRecordBytes));
     if (replyTo) this.c.sink.emit(replyRecord(replyTo, id, null, failure));
+    // a call from another handler: its caller waits for this failure, or it would wait forever
+    this.hub.rejectedCall(record, failure);
   }
 
   // ---- scheduling --------------------------------------------------------------------------
@@ -557,6 +571,7 @@ export class PartitionProcessor {
     active.running = null;
     active.suspended = true;
     this.suspendedCount++;
+    this.suspendedBytes += active.bytes;
     active.journal.abandonOpenSlots();
     control.abort(new SuspendedSignal());
     this.updateBackpressure();
@@ -574,6 +589,7 @@ export class PartitionProcessor {
     if (!active.suspended) return;
     active.suspended = false;
     this.suspendedCount--;
+    this.suspendedBytes -= active.bytes;
     this.updateBackpressure();
   }
 
@@ -810,10 +826,11 @@ export class PartitionProcessor {
 
   /** Pauses consumption at a limit, resumes below half of it (hysteresis: no flapping). */
   private updateBackpressure(): void {
-    // Suspended invocations hold only their records: they have their own, larger limit.
+    // Suspended invocations hold only their records, and must never pause the partition: the
+    // completions they wait for arrive on it (a paused partition waiting for its own
+    // completions would wait forever). Their limit refuses new invocations instead (ingest).
     this.pressure("in-flight-count", this.active.size - this.suspendedCount, this.c.maxInFlight);
-    this.pressure("suspended-count", this.suspendedCount, this.c.maxSuspended ?? DEFAULT_MAX_SUSPENDED);
-    this.pressure("in-flight-bytes", this.inFlightBytes, this.c.maxInFlightBytes);
+    this.pressure("in-flight-bytes", this.inFlightBytes - this.suspendedBytes, this.c.maxInFlightBytes);
   }
 
   private pressure(reason: string, value: number, limit: number): void {
