@@ -79,6 +79,12 @@ export interface ContextOptions {
   onBlocked?: (blocked: boolean) => void;
   /** A workflow's context: ctx.promise is available. */
   workflow?: boolean;
+  /**
+   * Applies a state write at once, besides keeping it in the overlay (a workflow's run: its
+   * shared handlers see its progress). `name` null: clearAll. Called again on replay with the
+   * same values. Without it, writes apply only when the invocation succeeds.
+   */
+  onStateWrite?: (name: string | null, value: Buffer | null) => void;
 }
 
 /** The abort switch of an attempt, as a context sees it (see partition/attempt_control.ts). */
@@ -313,13 +319,19 @@ export class ContextImpl implements ObjectContext, WorkflowPromises, StepHost {
       throw new TerminalError(`ctx.set("${name}", undefined): use ctx.clear("${name}") to remove a value`, { code: "invalid_state_value" });
     const bytes = encodeJson(value, `state "${name}"`);
     if (bytes) this.o.checkStateValue?.(name, bytes);
-    this.record("set", name, bytes, () => this.o.overlay.writes.set(name, bytes));
+    this.record("set", name, bytes, () => {
+      this.o.overlay.writes.set(name, bytes);
+      this.o.onStateWrite?.(name, bytes);
+    });
   }
 
   clear(name: string): void {
     this.requireWritable("clear");
     refuseReservedName(name, "clear", this.where());
-    this.record("clear", name, null, () => this.o.overlay.writes.set(name, null));
+    this.record("clear", name, null, () => {
+      this.o.overlay.writes.set(name, null);
+      this.o.onStateWrite?.(name, null);
+    });
   }
 
   clearAll(): void {
@@ -327,6 +339,7 @@ export class ContextImpl implements ObjectContext, WorkflowPromises, StepHost {
     this.record("clearAll", "", null, () => {
       this.o.overlay.writes.clear();
       this.o.overlay.clearedAll = true;
+      this.o.onStateWrite?.(null, null);
     });
   }
 

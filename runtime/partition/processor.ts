@@ -473,6 +473,9 @@ export class PartitionProcessor {
       interactions: this.hub.portFor(active),
       onBlocked: (blocked) => this.onBlocked(active, control, blocked),
       workflow: def?.kind === "object" && def.workflow === true,
+      // A workflow run is long: its shared handlers must see its progress, so its writes apply
+      // as they happen (it is the key's only writer), and stay even if the run fails.
+      ...(isWorkflowRun ? { onStateWrite: (name: string | null, value: Buffer | null) => this.writeNow(record, name, value) } : {}),
       checkStateValue: (name, bytes) => {
         // the state record wraps the value in a version byte and a small Avro header
         const limit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
@@ -611,6 +614,15 @@ export class PartitionProcessor {
     const outcome = decodeStoredOutcome(stored, `outcome of workflow ${record.target}/${record.key}`);
     this.complete(active, outcome.value, outcome.failure, null);
     return true;
+  }
+
+  /** A workflow run's state write, applied and written at once (see ContextOptions.onStateWrite). */
+  private writeNow(record: InvocationRecord, name: string | null, value: Buffer | null): void {
+    if (this.closed || record.key === null) return;
+    const overlay = new StateOverlay();
+    if (name === null) overlay.clearedAll = true;
+    else overlay.writes.set(name, value);
+    this.applyState(record.target, record.key, overlay);
   }
 
   /** Keeps a workflow run's outcome in its state (until cleared), so later runs of the id return it. */

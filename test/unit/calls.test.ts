@@ -193,11 +193,14 @@ describe("workflows", () => {
     const app = new MemoryApp({ objects: [approvals] }, { suspendAfterMs: 50 });
     await app.start();
     const first = app.send("Approval/w1", "run", 100);
-    await new Promise((r) => setTimeout(r, 100));
+    // the run's progress is visible to shared handlers while it waits (also once suspended)
+    await waitFor(async () => (await app.reply(app.send("Approval/w1", "stage"))).value === "waiting", "stage waiting");
+    await waitFor(() => app.runtime.stats().suspended === 1, "run suspended");
     await app.reply(app.send("Approval/w1", "decide", "approved"));
     expect((await app.reply(first)).value).toEqual({ amount: 100, decision: "approved" });
     const second = await app.reply(app.send("Approval/w1", "run", 999));
     expect(second.value).toEqual({ amount: 100, decision: "approved" });
+    expect((await app.reply(app.send("Approval/w1", "stage"))).value).toBe("approved");
     await app.runtime.stop();
   });
 });
