@@ -133,6 +133,8 @@ interface Active {
   suspended: boolean;
   /** Armed while the running attempt waits only for pending entries: suspends it when it fires. */
   suspendTimer: unknown;
+  /** Restored waiting for calls or timers only: its first attempt waits for one of them (see start()). */
+  restoredWaiting: boolean;
 }
 
 const NOT_DECODED: unique symbol = Symbol("not decoded");
@@ -229,7 +231,9 @@ export class PartitionProcessor {
         );
         continue;
       }
-      this.schedule(this.track(record, resolved.mode, this.state.journals.get(record.id) ?? []));
+      const active = this.track(record, resolved.mode, this.state.journals.get(record.id) ?? []);
+      active.restoredWaiting = waitsOnlyForCallsAndTimers(active.journal);
+      this.schedule(active);
     }
     this.hub.restore(this.active.values());
     this.scheduleSweep();
@@ -381,6 +385,7 @@ export class PartitionProcessor {
       invWrittenOnlyIn: null,
       suspended: false,
       suspendTimer: null,
+      restoredWaiting: false,
     };
     this.active.set(record.id, active);
     this.inFlightBytes += active.bytes;
@@ -444,6 +449,17 @@ export class PartitionProcessor {
     const def = this.c.registry.find(record.target);
     const isWorkflowRun = def?.kind === "object" && def.workflow === true && record.handler === "run";
     if (isWorkflowRun && this.answerFinishedWorkflow(active)) return;
+    if (active.restoredWaiting) {
+      // Restored while it waited for calls or sleeps, which complete by themselves: it stays
+      // suspended until one does, instead of replaying now (a million restored waiting
+      // invocations must not all replay, and hold closures, at once).
+      active.restoredWaiting = false;
+      active.suspended = true;
+      this.suspendedCount++;
+      this.suspendedBytes += active.bytes;
+      this.updateBackpressure();
+      return;
+    }
     const control = this.startAttempt(active);
     const overlay = new StateOverlay();
     const objectState = record.key === null ? undefined : () => this.state.objectState(record.target, record.key!);
@@ -876,6 +892,17 @@ function requestOf(record: InvocationRecord): InvocationRequest {
     ...(record.idempotencyKey ? { idempotencyKey: record.idempotencyKey } : {}),
     ...(source ? { source } : {}),
   };
+}
+
+/**
+ * Whether a restored journal waits only for outcomes that arrive without the handler doing
+ * anything more: calls (their callees run on their own) and sleeps (the partition's timers).
+ * An awakeable or a workflow promise may depend on a step the handler had started but not
+ * recorded (e.g. the step that hands the awakeable's id out), so those replay at once.
+ */
+function waitsOnlyForCallsAndTimers(journal: Journal): boolean {
+  const pending = journal.pending();
+  return pending.length > 0 && pending.every(({ entry }) => entry.kind === "call" || entry.kind === "sleep");
 }
 
 function invocationSize(r: InvocationRecord): number {
