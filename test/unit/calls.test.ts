@@ -6,7 +6,9 @@ import { describe, expect, it } from "vitest";
 import { object, service, shared, TerminalError, workflow } from "../../index.js";
 import { awakeableCompletionRecord } from "../../runtime/invocation/awakeable_record.js";
 import { H } from "../../runtime/invocation/headers.js";
-import { MemoryApp } from "../support/memory_app.js";
+import { MemoryApp, quietLogger } from "../support/memory_app.js";
+import { MemoryTransport } from "../support/memory_log.js";
+import { Runtime } from "../../runtime/runtime.js";
 import { waitFor } from "../support/wait.js";
 
 const account = object({
@@ -140,6 +142,39 @@ describe("timers", () => {
     const r = await app.reply(app.send("Teller/t4", "nap", 300));
     expect((r.value as { slept: number }).slept).toBeGreaterThanOrEqual(300);
     await app.runtime.stop();
+  });
+});
+
+describe("restore", () => {
+  it("a sleeping invocation restored by another process waits suspended, without a replay, and wakes at its time", async () => {
+    let executions = 0;
+    const sleeper = object({
+      name: "Sleeper",
+      handlers: {
+        nap: async (ctx, ms: number) => {
+          executions++;
+          await ctx.sleep(ms);
+          return "woke";
+        },
+      },
+    });
+    const app = new MemoryApp({ objects: [sleeper] }, { suspendAfterMs: 10_000 });
+    await app.start();
+    const corr = app.send("Sleeper/s", "nap", 600);
+    await waitFor(() => app.runtime.stats().timers === 1, "sleep recorded");
+    await new Promise((r) => setTimeout(r, 50)); // its journal entry commits
+    const started = Date.now();
+    app.transport.dead = true; // the first process dies (its runtime never commits again)
+    const transport = new MemoryTransport(app.log, "m.invocations", "m.changelog");
+    const second = new Runtime({ app: "m", partitions: 2, logger: quietLogger, objects: [sleeper] }, transport);
+    await second.start();
+    expect(second.stats().suspended).toBe(1);
+    expect(second.stats().timers).toBe(1);
+    expect(executions).toBe(1); // restored without running the handler
+    expect((await app.reply(corr)).value).toBe("woke");
+    expect(executions).toBe(2); // one replay, when the timer fired
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400); // not early: ~600 ms after it started sleeping
+    await second.stop();
   });
 });
 
