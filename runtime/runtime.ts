@@ -407,6 +407,7 @@ export class Runtime {
           maxReplyTargets: this.options.maxReplyTargets,
           maxRecordBytes: this.options.maxRecordBytes,
           attemptTimeoutMs: this.options.attemptTimeoutMs,
+          partitions: this.options.partitions,
           suspendAfterMs: this.options.suspendAfterMs,
           maxSuspended: this.options.maxSuspendedPerPartition,
           replyTopicStatus: (topic) => this.replyTopics.status(topic),

@@ -80,6 +80,11 @@ const catalogue = {
     meaning:
       "A cancel named an invocation that is not in flight on its partition (finished, unknown, or keyed elsewhere). Nothing was cancelled.",
   },
+  wrong_partition: {
+    retryable: false,
+    meaning:
+      "An object's record is on another partition than Kafka's default (murmur2) partitioner gives its key: its producer partitions differently. Use partitioner=murmur2_random.",
+  },
   too_many_waiting: {
     retryable: false,
     meaning:

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { KafkaJS } from "@confluentinc/kafka-javascript";
 import { handlersOf, type ClientOf, type Definition, type ObjectDefinition, type ServiceDefinition } from "../../sdk/definitions.js";
-import { ConfigurationError, KvoError } from "../../sdk/errors.js";
+import { ConfigurationError, KvoError, SerializationError } from "../../sdk/errors.js";
+import { awakeableIdProblem, parseAwakeableId } from "../../runtime/invocation/awakeable_id.js";
+import { AWAKEABLE_HEADER } from "../../runtime/invocation/awakeable_record.js";
 import { invocationId } from "../../runtime/invocation/envelope.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { topicNames } from "../../runtime/runtime.js";
@@ -61,6 +63,10 @@ export class KvoClient {
     private readonly options: Required<Pick<ClientOptions, "app" | "timeoutMs">> & { replyTopic: string; invocationsTopic: string },
     private readonly producer: KafkaJS.Producer,
     private readonly consumer: KafkaJS.Consumer,
+    /** Partitions of the invocations topic when last looked up (null: not known); see awakeablePartition. */
+    private invocationPartitions: number | null = null,
+    /** Looks the partition count of the invocations topic up again (null: the topic does not exist). */
+    private readonly lookUpInvocationPartitions: () => Promise<number | null> = async () => null,
   ) {}
 
   static async connect(options: ClientOptions): Promise<KvoClient> {
@@ -69,10 +75,13 @@ export class KvoClient {
     const kafka = new KafkaJS.Kafka({
       kafkaJS: { brokers: options.brokers, clientId: `kvo-client-${options.app}`, logLevel: KafkaJS.logLevel.ERROR },
     });
+    const invocationsTopic = options.invocationsTopic ?? names.invocations;
+    let invocationPartitions: number | null = null;
     const admin = kafka.admin();
     await admin.connect();
     try {
       const existing = await admin.listTopics();
+      if (existing.includes(invocationsTopic)) invocationPartitions = await partitionCount(admin, invocationsTopic);
       if (!existing.includes(names.invocations) && !options.invocationsTopic) {
         throw new ConfigurationError(
           `topic ${names.invocations} does not exist: start a runtime of app "${options.app}" first (it creates its topics)`,
@@ -99,14 +108,11 @@ export class KvoClient {
     await consumer.connect();
     await consumer.subscribe({ topics: [replyTopic] });
     const client = new KvoClient(
-      {
-        app: options.app,
-        timeoutMs: options.timeoutMs ?? 30_000,
-        replyTopic,
-        invocationsTopic: options.invocationsTopic ?? names.invocations,
-      },
+      { app: options.app, timeoutMs: options.timeoutMs ?? 30_000, replyTopic, invocationsTopic },
       producer,
       consumer,
+      invocationPartitions,
+      () => withAdmin(kafka, (a) => partitionCount(a, invocationsTopic)),
     );
     await consumer.run({ eachMessage: async ({ message }) => client.onReply(message) });
     await client.waitUntilReading();
@@ -184,6 +190,50 @@ export class KvoClient {
     }
   }
 
+  /**
+   * Completes an awakeable with `value` (JSON; `undefined` arrives as null): produces the
+   * awakeable resolution record of docs/record-format.md to the partition the id names.
+   * Resolves once the record is in Kafka. The waiting invocation takes the first completion
+   * of its awakeable; one that is no longer pending (already completed, its invocation ended,
+   * an id of another app) changes nothing and is dead-lettered there with `unknown_awakeable`.
+   * Throws KvoError `invalid_awakeable` for an id that is not `awk.<partition>.<entry>.<…>` or
+   * names a partition the invocations topic does not have.
+   */
+  async resolveAwakeable(id: string, value?: unknown): Promise<void> {
+    const partition = await this.awakeablePartition(id, "resolveAwakeable");
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch (e) {
+      throw new SerializationError(`resolveAwakeable("${id}"): the value is not JSON-serializable: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    await this.producer.send({
+      topic: this.options.invocationsTopic,
+      messages: [{ key: id, value: text ?? null, partition, headers: { [AWAKEABLE_HEADER]: id } }],
+    });
+  }
+
+  /**
+   * Fails an awakeable: the waiting handler's await throws a TerminalError with `message` and
+   * `code` (default `awakeable_rejected`, set by the runtime). Otherwise as resolveAwakeable.
+   */
+  async rejectAwakeable(id: string, message: string, code?: string): Promise<void> {
+    const partition = await this.awakeablePartition(id, "rejectAwakeable");
+    if (message.length === 0) {
+      throw new KvoError(`rejectAwakeable("${id}"): the message is empty; say why the awakeable is rejected`, INVALID_AWAKEABLE);
+    }
+    const headers: Record<string, string> = { [AWAKEABLE_HEADER]: id, [H.status]: "failed", [H.errorMessage]: message };
+    if (code !== undefined) {
+      if (code.length === 0) {
+        throw new KvoError(`rejectAwakeable("${id}"): the error code is empty; omit it for the default`, INVALID_AWAKEABLE);
+      }
+      headers[H.errorCode] = code;
+    }
+    await this.producer.send({ topic: this.options.invocationsTopic, messages: [{ key: id, value: null, partition, headers }] });
+  }
+
   async close(): Promise<void> {
     for (const w of this.waiters.values()) {
       clearTimeout(w.timer);
@@ -253,6 +303,30 @@ export class KvoClient {
       throw e;
     }
     return reply;
+  }
+
+  /**
+   * The partition an awakeable id names: its resolution record is produced there explicitly
+   * (its key does not route it). A malformed id, or one naming a partition the invocations
+   * topic does not have, is refused here rather than left to the runtime's DLQ, where the
+   * caller would never hear of it.
+   */
+  private async awakeablePartition(id: string, method: string): Promise<number> {
+    const parts = parseAwakeableId(id);
+    if (!parts) throw new KvoError(`${method}: ${awakeableIdProblem(id) ?? "malformed awakeable id"}`, INVALID_AWAKEABLE);
+    // The partition count is read at connect; a larger partition is checked again, since
+    // partitions may have been added since (they are never removed).
+    if (this.invocationPartitions !== null && parts.partition < this.invocationPartitions) return parts.partition;
+    this.invocationPartitions = await this.lookUpInvocationPartitions();
+    if (this.invocationPartitions !== null && parts.partition >= this.invocationPartitions) {
+      throw new KvoError(
+        `${method}("${id}"): the id names partition ${parts.partition}, but ${this.options.invocationsTopic} has ` +
+          `${this.invocationPartitions} partitions: the awakeable belongs to another app (this client is for "${this.options.app}") ` +
+          `or the id was altered`,
+        INVALID_AWAKEABLE,
+      );
+    }
+    return parts.partition;
   }
 
   /**
@@ -346,6 +420,29 @@ export class KvoClient {
       for (let i = 0; i < 20 && !this.ready; i++) await new Promise((r) => setTimeout(r, 25));
     }
     this.probes.clear();
+  }
+}
+
+const INVALID_AWAKEABLE = { code: "invalid_awakeable", retryable: false } as const;
+
+async function withAdmin<T>(kafka: KafkaJS.Kafka, use: (admin: KafkaJS.Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await use(admin);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Partitions of `topic`, or null when it does not exist. */
+async function partitionCount(admin: KafkaJS.Admin, topic: string): Promise<number | null> {
+  try {
+    const [metadata] = await admin.fetchTopicMetadata({ topics: [topic] });
+    return metadata ? metadata.partitions.length : null;
+  } catch (e) {
+    if (/unknown topic|does not exist/i.test((e as Error).message)) return null;
+    throw e;
   }
 }
 

@@ -28,6 +28,7 @@ import type { InvocationRequest } from "../../sdk/context.js";
 import { withoutCallHeaders } from "../invocation/call_headers.js";
 import { decodeStoredOutcome, encodeStoredOutcome } from "../journal/stored_outcome.js";
 import { InteractionHub } from "./interaction_hub.js";
+import { defaultPartition } from "../log/partitioner.js";
 
 export interface ProcessorConfig {
   partition: number;
@@ -52,6 +53,11 @@ export interface ProcessorConfig {
   maxReplyTargets: number;
   /** Asks for this partition's consumption to pause (or resume) for one reason. */
   onBackpressure?: (reason: string, paused: boolean) => void;
+  /**
+   * Partition count of the invocations topic: object records must be on the partition Kafka's
+   * default partitioner gives their key (see misrouted()). Unchecked without it.
+   */
+  partitions?: number;
   /** Largest value written in one record (see limits.ts). */
   maxRecordBytes: number;
   /** What is known of a reply topic (undefined: unknown, taken as existing; see ReplyTopics). */
@@ -270,6 +276,11 @@ export class PartitionProcessor {
       return;
     }
 
+    const misrouted = this.misrouted(record, parsed.target, parsed.key);
+    if (misrouted) {
+      this.reject(record, parsed.id, parsed.replyTo, misrouted);
+      return;
+    }
     const running = this.active.get(parsed.id);
     if (running) {
       if (parsed.replyTo) this.joinRunning(running, parsed.id, parsed.replyTo);
@@ -357,6 +368,25 @@ export class PartitionProcessor {
       return;
     }
     this.noteInvocationWrite(running, this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id }), encoded));
+  }
+
+  /**
+   * An object's record on another partition than Kafka's default partitioner gives its key:
+   * its producer partitions differently (librdkafka's default, CRC32 `consistent_random`), and
+   * running it here would run that object on two partitions at once (two writers, two states).
+   */
+  private misrouted(record: InboundRecord, target: string, key: string | null): KvoError | null {
+    const partitions = this.c.partitions;
+    if (key === null || record.key === null || partitions === undefined) return null;
+    const expected = defaultPartition(record.key, partitions);
+    if (expected === record.partition) return null;
+    return new BadInvocationError(
+      "wrong_partition",
+      `record ${record.partition}@${record.offset} for ${target}/${key} is on partition ${record.partition}, but Kafka's default ` +
+        `partitioner (murmur2) puts its key on partition ${expected}: its producer partitions differently (librdkafka's default is ` +
+        `consistent_random). Produce with partitioner=murmur2_random (kcat: -X topic.partitioner=murmur2_random) or a Java/kafkajs ` +
+        `client, and do not choose partitions for object records.`,
+    );
   }
 
   /** Bad input: a DLQ copy with the reason, and a failure reply when the record asked for one. */

@@ -1,4 +1,5 @@
 import type { ConsumeListener, InboundRecord, LogTransport, TopicSpec, TransactionBatch } from "../../runtime/log/log.js";
+import { defaultPartition } from "../../runtime/log/partitioner.js";
 
 /**
  * An in-memory stand-in for a Kafka cluster, for deterministic unit tests of the runtime
@@ -38,7 +39,8 @@ export class MemoryLog {
     record: { partition?: number; key: Buffer | null; value: Buffer | null; headers?: Record<string, Buffer> },
   ): InboundRecord {
     const parts = this.partitions(topic);
-    const partition = record.partition ?? (record.key ? hash(record.key) % parts.length : 0);
+    // Kafka's default partitioner, as the runtime's producer and any Java or kafkajs producer use
+    const partition = record.partition ?? (record.key ? defaultPartition(record.key, parts.length) : 0);
     const log = parts[partition]!;
     const stored: InboundRecord = {
       partition,
@@ -71,12 +73,6 @@ export class MemoryLog {
     }
     return out;
   }
-}
-
-function hash(key: Buffer): number {
-  let h = 0;
-  for (const b of key) h = (h * 31 + b) >>> 0;
-  return h;
 }
 
 export interface CrashPlan {

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { object, service, shared, TerminalError, workflow } from "../../index.js";
 import { awakeableCompletionRecord } from "../../runtime/invocation/awakeable_record.js";
 import { H } from "../../runtime/invocation/headers.js";
+import { defaultPartition } from "../../runtime/log/partitioner.js";
 import { MemoryApp, quietLogger } from "../support/memory_app.js";
 import { MemoryTransport } from "../support/memory_log.js";
 import { Runtime } from "../../runtime/runtime.js";
@@ -141,6 +142,28 @@ describe("timers", () => {
     await app.start();
     const r = await app.reply(app.send("Teller/t4", "nap", 300));
     expect((r.value as { slept: number }).slept).toBeGreaterThanOrEqual(300);
+    await app.runtime.stop();
+  });
+});
+
+describe("partitioning", () => {
+  it("refuses an object's record on another partition than Kafka's default partitioner gives its key", async () => {
+    const app = newApp();
+    await app.start();
+    const key = Buffer.from("Account/acc-9");
+    const right = defaultPartition(key, 2);
+    app.log.append("m.invocations", {
+      key,
+      value: Buffer.from("1"),
+      partition: 1 - right,
+      headers: { [H.handler]: Buffer.from("deposit"), [H.replyTo]: Buffer.from("replies"), [H.correlationId]: Buffer.from("wrong") },
+    });
+    app.log.notify();
+    const r = await app.reply("wrong");
+    expect(r.errorCode).toBe("wrong_partition");
+    expect(r.errorMessage).toContain(`puts its key on partition ${right}`);
+    expect(app.dlq().map((d) => d.code)).toEqual(["wrong_partition"]);
+    expect((await app.reply(app.send("Account/acc-9", "balance"))).value).toBe(0);
     await app.runtime.stop();
   });
 });

@@ -206,7 +206,7 @@ describe("subscriptions", () => {
     const { runtime } = app(log, [subscribe({ topic: "src", to: [account, "add"] })]);
     await runtime.start();
     await waitFor(() => outputs(log).length === 1 && dlq(log).length === 3, "1 output, 3 dead letters");
-    expect(dlq(log)).toEqual([
+    expect(dlq(log).sort((a, b) => Number(a.offset) - Number(b.offset))).toEqual([
       { code: "invalid_input", topic: "src", partition: "0", offset: "0", subscription: "src.Acc.add" },
       { code: "missing_key", topic: "src", partition: "0", offset: "1", subscription: "src.Acc.add" },
       { code: "invalid_key", topic: "src", partition: "0", offset: "2", subscription: "src.Acc.add" },
