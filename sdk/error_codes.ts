@@ -149,7 +149,8 @@ const catalogue = {
   },
   invalid_awakeable: {
     retryable: false,
-    meaning: "An awakeable resolution record is malformed: its id is not awk.<partition>.<entry>.<id>, or it is on another partition.",
+    meaning:
+      "An awakeable resolution is malformed: its id is not awk.<partition>.<entry>.<id>, it is on another partition, or its value is not JSON.",
   },
   invalid_completion: {
     retryable: false,
