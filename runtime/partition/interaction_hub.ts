@@ -25,6 +25,7 @@ import type { Registry } from "../registry.js";
 import type { Clock, Logger } from "../support.js";
 import { objectId, type PartitionState } from "./state.js";
 import { TimerQueue } from "./timer_queue.js";
+import type { StateWriter } from "./state_writer.js";
 
 /** An in-flight invocation as the hub sees it. */
 export interface WaitingInvocation {
@@ -41,6 +42,8 @@ export interface HubHost {
   logger: Logger;
   registry: Registry;
   state: PartitionState;
+  /** Writes the promises' values into the workflow's state. */
+  stateWriter: StateWriter;
   /** The in-flight invocation with this id on this partition. */
   find(invocationId: string): WaitingInvocation | undefined;
   /** An entry of this invocation was completed: resume it if it is suspended (no-op when it runs). */
@@ -321,19 +324,10 @@ export class InteractionHub {
 
   /** The first completion of a workflow's promise is kept in its state and completes its waiters. */
   private resolvePromise(target: string, key: string, name: string, completion: EntryCompletion): void {
-    const id = objectId(target, key);
     const stateName = promiseStateName(name);
-    let names = this.h.state.objects.get(id);
-    if (names?.has(stateName)) return; // first completion wins
-    const bytes = encodeStoredOutcome(completion, `durable promise "${name}"`);
-    if (!names) this.h.state.objects.set(id, (names = new Map<string, Buffer>()));
-    names.set(stateName, bytes);
-    this.h.sink.putChangelog(
-      this.h.partition,
-      encodeChangelogKey({ type: "st", object: target, key, name: stateName }),
-      codecs.stateValue.encode({ value: bytes }),
-    );
-    const watchKey = `${id}\u0000${name}`;
+    if (this.h.stateWriter.read(target, key, stateName) !== undefined) return; // first completion wins
+    this.h.stateWriter.write(target, key, stateName, encodeStoredOutcome(completion, `durable promise "${name}"`));
+    const watchKey = `${objectId(target, key)}\u0000${name}`;
     const watchers = this.promiseWatches.get(watchKey) ?? [];
     this.promiseWatches.delete(watchKey);
     for (const w of watchers) {

@@ -23,12 +23,11 @@ import { OutcomeCache } from "./outcome_cache.js";
 import { capMessage, failureOf, fittedDlqRecord, RECORD_ENVELOPE_BYTES } from "./record_limits.js";
 import { objectId, PartitionState } from "./state.js";
 import { RateLimitedWarn } from "../rate_limited_warn.js";
-import { splitSourceHeaders } from "../ingress/source_headers.js";
-import type { InvocationRequest } from "../../sdk/context.js";
-import { withoutCallHeaders } from "../invocation/call_headers.js";
 import { decodeStoredOutcome, encodeStoredOutcome } from "../journal/stored_outcome.js";
 import { InteractionHub } from "./interaction_hub.js";
-import { defaultPartition } from "../log/partitioner.js";
+import { StateWriter } from "./state_writer.js";
+import { misroutedError } from "./routing.js";
+import { describe, invocationSize, requestOf, sameTarget, waitsOnlyForCallsAndTimers } from "./invocation_facts.js";
 
 export interface ProcessorConfig {
   partition: number;
@@ -82,7 +81,7 @@ export interface ProcessorConfig {
    * arrives (default DEFAULT_SUSPEND_AFTER_MS).
    */
   suspendAfterMs?: number;
-  /** Suspended invocations above which the partition asks to be paused (default DEFAULT_MAX_SUSPENDED). */
+  /** Suspended invocations at which new invocations are refused, `too_many_waiting` (default DEFAULT_MAX_SUSPENDED). */
   maxSuspended?: number;
 }
 
@@ -166,6 +165,7 @@ export class PartitionProcessor {
   private sweepTimer: unknown = null;
   /** Calls, sends, timers, awakeables: their records and the partition's timers. */
   private readonly hub: InteractionHub;
+  private readonly stateWriter: StateWriter;
   private suspendedCount = 0;
   /** Bytes of the invocation records of suspended invocations (part of inFlightBytes). */
   private suspendedBytes = 0;
@@ -182,7 +182,9 @@ export class PartitionProcessor {
       c.sink,
     );
     this.rejectedLog = new RateLimitedWarn(c.logger, c.clock, `rejected records of partition ${c.partition}`);
+    this.stateWriter = new StateWriter(c.partition, state, c.sink);
     this.hub = new InteractionHub({
+      stateWriter: this.stateWriter,
       partition: c.partition,
       invocationsTopic: c.invocationsTopic,
       sink: c.sink,
@@ -276,7 +278,7 @@ export class PartitionProcessor {
       return;
     }
 
-    const misrouted = this.misrouted(record, parsed.target, parsed.key);
+    const misrouted = this.c.partitions === undefined ? null : misroutedError(record, parsed.target, parsed.key, this.c.partitions);
     if (misrouted) {
       this.reject(record, parsed.id, parsed.replyTo, misrouted);
       return;
@@ -368,25 +370,6 @@ export class PartitionProcessor {
       return;
     }
     this.noteInvocationWrite(running, this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id }), encoded));
-  }
-
-  /**
-   * An object's record on another partition than Kafka's default partitioner gives its key:
-   * its producer partitions differently (librdkafka's default, CRC32 `consistent_random`), and
-   * running it here would run that object on two partitions at once (two writers, two states).
-   */
-  private misrouted(record: InboundRecord, target: string, key: string | null): KvoError | null {
-    const partitions = this.c.partitions;
-    if (key === null || record.key === null || partitions === undefined) return null;
-    const expected = defaultPartition(record.key, partitions);
-    if (expected === record.partition) return null;
-    return new BadInvocationError(
-      "wrong_partition",
-      `record ${record.partition}@${record.offset} for ${target}/${key} is on partition ${record.partition}, but Kafka's default ` +
-        `partitioner (murmur2) puts its key on partition ${expected}: its producer partitions differently (librdkafka's default is ` +
-        `consistent_random). Produce with partitioner=murmur2_random (kcat: -X topic.partitioner=murmur2_random) or a Java/kafkajs ` +
-        `client, and do not choose partitions for object records.`,
-    );
   }
 
   /** Bad input: a DLQ copy with the reason, and a failure reply when the record asked for one. */
@@ -655,7 +638,7 @@ export class PartitionProcessor {
   /** A workflow's run that already finished: this run gets that outcome and does not run again. */
   private answerFinishedWorkflow(active: Active): boolean {
     const { record } = active;
-    const stored = this.state.objectState(record.target, record.key!)?.get(WORKFLOW_RUN_OUTCOME);
+    const stored = this.stateWriter.read(record.target, record.key!, WORKFLOW_RUN_OUTCOME);
     if (stored === undefined) return false;
     const outcome = decodeStoredOutcome(stored, `outcome of workflow ${record.target}/${record.key}`);
     this.complete(active, outcome.value, outcome.failure, null);
@@ -665,26 +648,15 @@ export class PartitionProcessor {
   /** A workflow run's state write, applied and written at once (see ContextOptions.onStateWrite). */
   private writeNow(record: InvocationRecord, name: string | null, value: Buffer | null): void {
     if (this.closed || record.key === null) return;
-    const overlay = new StateOverlay();
-    if (name === null) overlay.clearedAll = true;
-    else overlay.writes.set(name, value);
-    this.applyState(record.target, record.key, overlay);
+    if (name === null) this.stateWriter.apply(record.target, record.key, { writes: new Map(), clearedAll: true });
+    else this.stateWriter.write(record.target, record.key, name, value);
   }
 
   /** Keeps a workflow run's outcome in its state (until cleared), so later runs of the id return it. */
   private keepWorkflowOutcome(record: InvocationRecord, output: Buffer | null, failure: FailureRecord | null): void {
-    const names = this.state.objectState(record.target, record.key!);
-    if (names?.has(WORKFLOW_RUN_OUTCOME)) return;
+    if (this.stateWriter.read(record.target, record.key!, WORKFLOW_RUN_OUTCOME) !== undefined) return;
     const bytes = encodeStoredOutcome({ value: output, failure }, `outcome of workflow ${record.target}/${record.key}`);
-    const id = objectId(record.target, record.key!);
-    let map = this.state.objects.get(id);
-    if (!map) this.state.objects.set(id, (map = new Map<string, Buffer>()));
-    map.set(WORKFLOW_RUN_OUTCOME, bytes);
-    this.c.sink.putChangelog(
-      this.c.partition,
-      encodeChangelogKey({ type: "st", object: record.target, key: record.key!, name: WORKFLOW_RUN_OUTCOME }),
-      codecs.stateValue.encode({ value: bytes }),
-    );
+    this.stateWriter.write(record.target, record.key!, WORKFLOW_RUN_OUTCOME, bytes);
   }
 
   /** Starts an attempt's deadline: the handler's own timeout, else its definition's, else the runtime's. */
@@ -794,7 +766,7 @@ export class PartitionProcessor {
     active.suspendTimer = null;
     const def = this.c.registry.find(record.target);
     if (def?.kind === "object" && def.workflow === true && record.handler === "run") this.keepWorkflowOutcome(record, output, failure);
-    if (overlay && record.key !== null) this.applyState(record.target, record.key, overlay);
+    if (overlay && record.key !== null) this.stateWriter.apply(record.target, record.key, overlay);
     // ctx.emit records: in this transaction, with the state and the outcome, only on success
     if (overlay) for (const emitted of overlay.emits) this.c.sink.emit(emitted);
     this.active.delete(record.id);
@@ -816,31 +788,6 @@ export class PartitionProcessor {
     this.release(active);
     this.updateBackpressure();
     this.c.sink.stepBoundary(); // everything of this completion is written: a full batch may be cut here
-  }
-
-  private applyState(target: string, key: string, overlay: StateOverlay): void {
-    const p = this.c.partition;
-    const id = objectId(target, key);
-    let names = this.state.objects.get(id);
-    if (overlay.clearedAll && names) {
-      for (const name of [...names.keys()]) {
-        if (name.startsWith(RESERVED_STATE_PREFIX)) continue; // the runtime's (workflow outcome, promises): not the handler's to clear
-        if (!overlay.writes.has(name)) this.c.sink.putChangelog(p, encodeChangelogKey({ type: "st", object: target, key, name }), null);
-        names.delete(name);
-      }
-    }
-    for (const [name, value] of overlay.writes) {
-      const changelogKey = encodeChangelogKey({ type: "st", object: target, key, name });
-      if (value === null) {
-        names?.delete(name);
-        this.c.sink.putChangelog(p, changelogKey, null);
-      } else {
-        if (!names) this.state.objects.set(id, (names = new Map<string, Buffer>()));
-        names.set(name, value);
-        this.c.sink.putChangelog(p, changelogKey, codecs.stateValue.encode({ value }));
-      }
-    }
-    if (names && names.size === 0) this.state.objects.delete(id);
   }
 
   /** What ctx.emit may do in this partition's invocations (see egress/emit.ts). */
@@ -909,43 +856,4 @@ export class PartitionProcessor {
       this.scheduleSweep();
     }, this.outcomes.sweepEveryMs);
   }
-}
-
-/** Approximate bytes an invocation record holds in memory (what grows with callers' input). */
-/** ctx.request of an invocation: kvo-source-* headers (a subscription's) become `source`. */
-function requestOf(record: InvocationRecord): InvocationRequest {
-  const { headers, source } = splitSourceHeaders(withoutCallHeaders(record.headers));
-  return {
-    id: record.id,
-    headers,
-    attempt: record.attempt,
-    ...(record.idempotencyKey ? { idempotencyKey: record.idempotencyKey } : {}),
-    ...(source ? { source } : {}),
-  };
-}
-
-/**
- * Whether a restored journal waits only for outcomes that arrive without the handler doing
- * anything more: calls (their callees run on their own) and sleeps (the partition's timers).
- * An awakeable or a workflow promise may depend on a step the handler had started but not
- * recorded (e.g. the step that hands the awakeable's id out), so those replay at once.
- */
-function waitsOnlyForCallsAndTimers(journal: Journal): boolean {
-  const pending = journal.pending();
-  return pending.length > 0 && pending.every(({ entry }) => entry.kind === "call" || entry.kind === "sleep");
-}
-
-function invocationSize(r: InvocationRecord): number {
-  let bytes = 256 + (r.input?.length ?? 0) + r.id.length + (r.key?.length ?? 0);
-  for (const [name, value] of Object.entries(r.headers)) bytes += name.length + value.length;
-  for (const to of r.replyTo) bytes += to.topic.length + (to.correlationId?.length ?? 0);
-  return bytes;
-}
-
-function sameTarget(a: ReplyTarget, b: ReplyTarget): boolean {
-  return a.topic === b.topic && a.correlationId === b.correlationId;
-}
-
-function describe(r: InvocationRecord): string {
-  return `${r.target}${r.key === null ? "" : `/${r.key}`}.${r.handler} (invocation ${r.id})`;
 }
