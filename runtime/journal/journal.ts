@@ -139,6 +139,8 @@ export class Journal {
     this.recorded[index] = done;
     try {
       const persisted = this.persist([...this.recorded]);
+      // everything recorded so far went with it (riding-along entries too)
+      this.handedOver = this.recorded.length;
       const length = this.recorded.length;
       this.lastPersist = persisted.then(
         () => void (this.durableLength = Math.max(this.durableLength, length)),
