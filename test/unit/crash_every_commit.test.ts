@@ -2,10 +2,10 @@ import { describe, expect, it } from "vitest";
 import { object, TerminalError } from "../../index.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { Runtime } from "../../runtime/runtime.js";
-import { PartitionState } from "../../runtime/partition/state.js";
 import { codecs } from "../../runtime/codec/records.js";
 import { MemoryLog, MemoryTransport, type CrashPlan } from "../support/memory_log.js";
 import { waitFor } from "../support/wait.js";
+import { repliesIn, settledStateOf } from "../support/changelog_readers.js";
 import type { Logger } from "../../runtime/support.js";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -56,28 +56,9 @@ function produce(log: MemoryLog, key: string, handler: string, input: unknown): 
   log.notify();
 }
 
-function replies(log: MemoryLog): Array<{ corr: string; status: string; value: unknown }> {
-  return log
-    .partitions(REPLIES)
-    .flat()
-    .map((r) => ({
-      corr: r.headers[H.correlationId]!.toString(),
-      status: r.headers[H.status]!.toString(),
-      value: r.value && r.value.length ? (JSON.parse(r.value.toString()) as unknown) : undefined,
-    }));
-}
+const replies = (log: MemoryLog) => repliesIn(log, REPLIES);
 
-function finalState(log: MemoryLog): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let p = 0; p < PARTITIONS; p++) {
-    const state = new PartitionState();
-    for (const [k, v] of log.compacted(`${APP}.changelog`, p)) state.apply(k, v);
-    expect(state.invocations.size, "no invocation left in flight").toBe(0);
-    expect(state.journals.size, "no journal left behind").toBe(0);
-    for (const [id, names] of state.objects) for (const [name, v] of names) out[`${id}.${name}`] = JSON.parse(v.toString());
-  }
-  return out;
-}
+const finalState = (log: MemoryLog) => settledStateOf(log, `${APP}.changelog`, PARTITIONS);
 
 /**
  * Durable steps: across every journal version ever committed for an invocation, an entry,

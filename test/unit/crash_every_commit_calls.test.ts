@@ -11,6 +11,7 @@ import { Runtime } from "../../runtime/runtime.js";
 import { PartitionState } from "../../runtime/partition/state.js";
 import { MemoryLog, MemoryTransport, type CrashPlan } from "../support/memory_log.js";
 import { waitFor } from "../support/wait.js";
+import { repliesIn, settledStateOf } from "../support/changelog_readers.js";
 import type { Logger } from "../../runtime/support.js";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -92,29 +93,9 @@ function produce(log: MemoryLog, key: string, amount: number): void {
   log.notify();
 }
 
-function replies(log: MemoryLog): Array<{ corr: string; status: string; value: unknown }> {
-  return log
-    .partitions(REPLIES)
-    .flat()
-    .map((r) => ({
-      corr: r.headers[H.correlationId]!.toString(),
-      status: r.headers[H.status]!.toString(),
-      value: r.value && r.value.length ? (JSON.parse(r.value.toString()) as unknown) : undefined,
-    }));
-}
+const replies = (log: MemoryLog) => repliesIn(log, REPLIES);
 
-function finalState(log: MemoryLog): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let p = 0; p < PARTITIONS; p++) {
-    const state = new PartitionState();
-    for (const [k, v] of log.compacted(`${APP}.changelog`, p)) state.apply(k, v);
-    expect(state.invocations.size, "no invocation left in flight").toBe(0);
-    expect(state.journals.size, "no journal left behind").toBe(0);
-    expect(state.timers.size, "no timer left behind").toBe(0);
-    for (const [id, names] of state.objects) for (const [name, v] of names) out[`${id}.${name}`] = JSON.parse(v.toString());
-  }
-  return out;
-}
+const finalState = (log: MemoryLog) => settledStateOf(log, `${APP}.changelog`, PARTITIONS);
 
 /** Done when every order replied and the ledger holds both records of each (the delayed ones come last). */
 function finished(log: MemoryLog): boolean {
