@@ -167,8 +167,13 @@ export class PartitionProcessor {
   private readonly hub: InteractionHub;
   private readonly stateWriter: StateWriter;
   private suspendedCount = 0;
-  /** Bytes of the invocation records of suspended invocations (part of inFlightBytes). */
-  private suspendedBytes = 0;
+  /**
+   * Invocations that wait for a completion, and their bytes (part of inFlightBytes): the
+   * suspended ones and those queued behind a suspended holder of their key. They never pause
+   * the partition: what they wait for arrives on it (see updateBackpressure).
+   */
+  private waitingCount = 0;
+  private waitingBytes = 0;
 
   constructor(
     private readonly c: ProcessorConfig,
@@ -295,10 +300,10 @@ export class PartitionProcessor {
     }
 
     const maxSuspended = this.c.maxSuspended ?? DEFAULT_MAX_SUSPENDED;
-    if (this.suspendedCount >= maxSuspended) {
+    if (this.waitingCount >= maxSuspended) {
       const error = new BadInvocationError(
         "too_many_waiting",
-        `partition ${this.c.partition} has ${this.suspendedCount} invocations waiting for calls, timers or awakeables (maxSuspendedPerPartition ` +
+        `partition ${this.c.partition} has ${this.waitingCount} invocations waiting for calls, timers or awakeables (maxSuspendedPerPartition ` +
           `${maxSuspended}); record ${record.partition}@${record.offset} was refused. Send it again later, or raise the limit (memory).`,
       );
       this.reject(record, parsed.id, parsed.replyTo, error);
@@ -433,6 +438,7 @@ export class PartitionProcessor {
     const queue = this.queues.get(id);
     if (queue) {
       queue.push(active);
+      if (queue[0]!.suspended) this.addWaiting(active, 1);
       return;
     }
     this.queues.set(id, [active]);
@@ -446,7 +452,11 @@ export class PartitionProcessor {
     const at = queue ? queue.indexOf(active) : -1;
     if (!queue || at < 0) return;
     queue.splice(at, 1);
-    if (at > 0) return; // a queued invocation left (cancelled): the head keeps the key
+    if (at > 0) {
+      // a queued invocation left (cancelled): the head keeps the key
+      if (queue[0]!.suspended) this.addWaiting(active, -1);
+      return;
+    }
     const next = queue[0];
     if (!next) this.queues.delete(id);
     else void this.attempt(next);
@@ -467,10 +477,7 @@ export class PartitionProcessor {
       // suspended until one does, instead of replaying now (a million restored waiting
       // invocations must not all replay, and hold closures, at once).
       active.restoredWaiting = false;
-      active.suspended = true;
-      this.suspendedCount++;
-      this.suspendedBytes += active.bytes;
-      this.updateBackpressure();
+      this.markSuspended(active);
       return;
     }
     const control = this.startAttempt(active);
@@ -601,11 +608,16 @@ export class PartitionProcessor {
    */
   private suspend(active: Active, control: AttemptControl): void {
     active.running = null;
-    active.suspended = true;
-    this.suspendedCount++;
-    this.suspendedBytes += active.bytes;
+    this.markSuspended(active);
     active.journal.abandonOpenSlots();
     control.abort(new SuspendedSignal());
+  }
+
+  private markSuspended(active: Active): void {
+    active.suspended = true;
+    this.suspendedCount++;
+    this.addWaiting(active, 1);
+    for (const queued of this.queuedBehind(active)) this.addWaiting(queued, 1);
     this.updateBackpressure();
   }
 
@@ -621,8 +633,21 @@ export class PartitionProcessor {
     if (!active.suspended) return;
     active.suspended = false;
     this.suspendedCount--;
-    this.suspendedBytes -= active.bytes;
+    this.addWaiting(active, -1);
+    for (const queued of this.queuedBehind(active)) this.addWaiting(queued, -1);
     this.updateBackpressure();
+  }
+
+  /** The invocations queued behind `active` when it holds its key (empty otherwise). */
+  private queuedBehind(active: Active): Active[] {
+    if (active.mode !== "exclusive") return [];
+    const queue = this.queues.get(objectId(active.record.target, active.record.key!));
+    return queue && queue[0] === active ? queue.slice(1) : [];
+  }
+
+  private addWaiting(active: Active, sign: 1 | -1): void {
+    this.waitingCount += sign;
+    this.waitingBytes += sign * active.bytes;
   }
 
   /** Ends an invocation at once with a failure, whatever it is doing (its attempt is abandoned). */
@@ -831,11 +856,12 @@ export class PartitionProcessor {
 
   /** Pauses consumption at a limit, resumes below half of it (hysteresis: no flapping). */
   private updateBackpressure(): void {
-    // Suspended invocations hold only their records, and must never pause the partition: the
-    // completions they wait for arrive on it (a paused partition waiting for its own
-    // completions would wait forever). Their limit refuses new invocations instead (ingest).
-    this.pressure("in-flight-count", this.active.size - this.suspendedCount, this.c.maxInFlight);
-    this.pressure("in-flight-bytes", this.inFlightBytes - this.suspendedBytes, this.c.maxInFlightBytes);
+    // Waiting invocations (suspended, or queued behind a suspended holder of their key) must
+    // never pause the partition: the completions they wait for arrive on it (a paused partition
+    // waiting for its own completions would wait forever). Their limit refuses new invocations
+    // instead (ingest).
+    this.pressure("in-flight-count", this.active.size - this.waitingCount, this.c.maxInFlight);
+    this.pressure("in-flight-bytes", this.inFlightBytes - this.waitingBytes, this.c.maxInFlightBytes);
   }
 
   private pressure(reason: string, value: number, limit: number): void {

@@ -146,6 +146,18 @@ describe("timers", () => {
   });
 });
 
+describe("backpressure", () => {
+  it("never pauses a partition on invocations queued behind a holder that waits for a call (it would wait for itself)", async () => {
+    const echo = object({ name: "Echo", handlers: { echo: async (_ctx, n: number) => n } });
+    const hot = object({ name: "Hot", handlers: { go: async (ctx, n: number) => ctx.object(echo, `e${n}`).echo(n) } });
+    const app = new MemoryApp({ objects: [echo, hot] }, { partitions: 1, maxInFlightPerPartition: 5, suspendAfterMs: 20 });
+    await app.start();
+    const corrs = Array.from({ length: 20 }, (_, n) => app.send("Hot/k", "go", n));
+    for (const [n, corr] of corrs.entries()) expect((await app.reply(corr, 10_000)).value).toBe(n);
+    await app.runtime.stop();
+  });
+});
+
 describe("partitioning", () => {
   it("refuses an object's record on another partition than Kafka's default partitioner gives its key", async () => {
     const app = newApp();
