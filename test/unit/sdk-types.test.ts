@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { object, service, shared, stateOf, TerminalError, toKvoError, UnknownError } from "../../index.js";
-import type { ClientOf, SharedObjectContext } from "../../index.js";
+import { object, service, shared, stateOf, TerminalError, toKvoError, UnknownError, workflow } from "../../index.js";
+import type { ClientOf, DurablePromise, SharedObjectContext } from "../../index.js";
 
 type CounterState = { count: number; label: string };
 
@@ -73,5 +73,47 @@ describe("shared handler typing", () => {
     type C = ClientOf<typeof counter>;
     expectTypeOf<C["current"]>().toEqualTypeOf<(input?: void) => Promise<number>>();
     expectTypeOf<C["peek"]>().toEqualTypeOf<(input: string) => Promise<number>>();
+  });
+});
+
+describe("calls between handlers are typed from the definition", () => {
+  it("derives inputs and outputs of ctx.object, ctx.service and ctx.send, and workflow contexts", () => {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- only its type is tested
+    const caller = object({
+      name: "Caller",
+      handlers: {
+        go: async (ctx) => {
+          const added = ctx.object(counter, "c1").add(2);
+          expectTypeOf(added).toEqualTypeOf<DurablePromise<number>>();
+          expectTypeOf(ctx.service(greeter).greet("x")).toEqualTypeOf<DurablePromise<string>>();
+          // @ts-expect-error -- add takes a number
+          void ctx.object(counter, "c1").add("two");
+          // @ts-expect-error -- no such handler
+          void ctx.object(counter, "c1").nope;
+          expectTypeOf(ctx.send(counter, "c1").add(1, { delay: 1_000 })).toEqualTypeOf<void>();
+          expectTypeOf(ctx.sleep(10)).toEqualTypeOf<DurablePromise<void>>();
+          const { id, promise } = ctx.awakeable<{ ok: boolean }>();
+          expectTypeOf(id).toEqualTypeOf<string>();
+          expectTypeOf(promise).toEqualTypeOf<DurablePromise<{ ok: boolean }>>();
+          const both = await ctx.all([added, ctx.service(greeter).greet("y")]);
+          expectTypeOf(both).toEqualTypeOf<[number, string]>();
+          const first = await ctx.race([added, ctx.sleep(5)]);
+          expectTypeOf(first).toEqualTypeOf<number | void>();
+          expectTypeOf(ctx.run("x", () => 1).orTimeout(5)).toEqualTypeOf<DurablePromise<number>>();
+          return both;
+        },
+      },
+    });
+    const flow = workflow({
+      name: "Flow",
+      run: async (ctx, amount: number) => {
+        expectTypeOf(ctx.promise<string>("p").get()).toEqualTypeOf<DurablePromise<string>>();
+        return amount * 2;
+      },
+      handlers: { signal: async (ctx, v: string) => ctx.promise<string>("p").resolve(v) },
+    });
+    expectTypeOf<ClientOf<typeof flow>["run"]>().toEqualTypeOf<(input: number) => Promise<number>>();
+    expectTypeOf<ClientOf<typeof flow>["signal"]>().toEqualTypeOf<(input: string) => Promise<void>>();
+    expect(flow.workflow).toBe(true);
   });
 });
