@@ -38,9 +38,9 @@ import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { createRuntime } from "../../../connectors/create_runtime.js";
 import { createKafkaTransport } from "../../../connectors/kafka/transport.js";
-import { ensureInfra } from "../../../compose/infra/infra.js";
 import type { TopicNames } from "../../../runtime/runtime.js";
-import { median, percentile, round } from "../stats.js";
+import { benchBrokers } from "../brokers.js";
+import { median, medianRows, percentile, round } from "../stats.js";
 import { formatSummary, summarizeCpuProfile } from "./cpu_profile.js";
 import { device } from "./device.js";
 import { DrainWatch } from "./drain_watch.js";
@@ -255,25 +255,9 @@ async function runOnce(brokers: string[], o: Options, run: number, watch: DrainW
   }
 }
 
-function medians(rows: Row[]): Row {
-  const out: Row = { scenario: "backlog", runs: rows.length };
-  for (const [k, v] of Object.entries(rows[0] ?? {})) {
-    if (k === "scenario" || k === "run") continue;
-    if (typeof v === "number") out[k] = round(median(rows.map((r) => r[k] as number)), 2);
-    else if (typeof v === "boolean") out[k] = rows.every((r) => r[k] === true);
-    else out[k] = v;
-  }
-  return out;
-}
-
 export async function main(args: string[]): Promise<void> {
   const o = parseArgs(args);
-  let brokers = (process.env.KVO_BOOTSTRAP_SERVERS ?? "").split(",").filter(Boolean);
-  if (brokers.length === 0) {
-    // the services as `npm run infra:up` starts them (nothing is started when they answer)
-    const endpoints = await ensureInfra({ log: (line) => process.stderr.write(`[infra] ${line}\n`) });
-    brokers = endpoints.bootstrapServers.split(",");
-  }
+  const brokers = await benchBrokers();
   const watch = await DrainWatch.connect(brokers);
   const rows: Row[] = [];
   try {
@@ -286,7 +270,7 @@ export async function main(args: string[]): Promise<void> {
   } finally {
     await watch.close();
   }
-  const kvo = medians(rows);
+  const kvo: Row = { scenario: "backlog", runs: rows.length, ...medianRows(rows) };
   print(kvo);
 
   if (o.peer) {

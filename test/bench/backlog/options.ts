@@ -1,17 +1,30 @@
 /** Command-line options of the backlog benchmark (see main.ts for what they mean). */
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { integer, parseFlags, type FlagHandler } from "../flags.js";
 
-export interface Options {
+/**
+ * The options of a drain of N records over K keys by a runtime process, which this suite
+ * shares with the subscription suite (flags: `drainFlags`).
+ */
+export interface DrainOptions {
+  /** --n: records in the backlog. */
   records: number;
+  /** --k: distinct keys. */
   keys: number;
   runs: number;
   partitions: number;
+  /** --peer: also run the Kafka Streams peer. */
   peer: boolean;
-  cpuProfDir: string | null;
+  /** --runtime-options: JSON merged into createRuntime's options. */
   runtimeOptions: string | undefined;
+  /** --stall-timeout, in ms: fail when nothing was committed for this long. */
   stallMs: number;
   keep: boolean;
+}
+
+export interface Options extends DrainOptions {
+  cpuProfDir: string | null;
 }
 
 export const USAGE =
@@ -20,16 +33,10 @@ export const USAGE =
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
-function positiveInt(name: string, raw: string | undefined): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}\n${USAGE}`);
-  return n;
-}
-
 export function parseArgs(args: string[]): Options {
   const o: Options = {
-    records: positiveInt("KVO_BENCH_BACKLOG_N", process.env.KVO_BENCH_BACKLOG_N ?? "1000000"),
-    keys: positiveInt("KVO_BENCH_BACKLOG_K", process.env.KVO_BENCH_BACKLOG_K ?? "10000"),
+    records: integer("KVO_BENCH_BACKLOG_N", process.env.KVO_BENCH_BACKLOG_N ?? "1000000", USAGE),
+    keys: integer("KVO_BENCH_BACKLOG_K", process.env.KVO_BENCH_BACKLOG_K ?? "10000", USAGE),
     runs: 1,
     partitions: 6,
     peer: false,
@@ -38,56 +45,31 @@ export function parseArgs(args: string[]): Options {
     stallMs: 300_000,
     keep: false,
   };
-  for (let i = 0; i < args.length; i++) {
-    const flag = args[i]!;
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
-      return v;
-    };
-    switch (flag) {
-      case "--n":
-        o.records = positiveInt("--n", value());
-        break;
-      case "--k":
-        o.keys = positiveInt("--k", value());
-        break;
-      case "--runs":
-        o.runs = positiveInt("--runs", value());
-        break;
-      case "--partitions":
-        o.partitions = positiveInt("--partitions", value());
-        break;
-      case "--peer":
-        o.peer = true;
-        break;
-      case "--cpu-prof": {
-        const next = args[i + 1];
-        o.cpuProfDir =
-          next !== undefined && !next.startsWith("--")
-            ? resolve(args[++i]!)
-            : join(repoRoot, ".kvo", "profiles", `backlog-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-        break;
-      }
-      case "--runtime-options": {
-        const raw = value();
-        try {
-          JSON.parse(raw);
-        } catch (e) {
-          throw new Error(`--runtime-options is not valid JSON (${(e as Error).message}): ${raw}`);
-        }
-        o.runtimeOptions = raw;
-        break;
-      }
-      case "--stall-timeout":
-        o.stallMs = positiveInt("--stall-timeout", value()) * 1000;
-        break;
-      case "--keep":
-        o.keep = true;
-        break;
-      default:
-        throw new Error(`unknown option ${flag}\n${USAGE}`);
-    }
-  }
+  parseFlags(args, USAGE, {
+    ...drainFlags(o),
+    "--cpu-prof": (v) => {
+      const dir = v.optional();
+      o.cpuProfDir = dir !== undefined ? resolve(dir) : defaultProfileDir();
+    },
+  });
   return o;
+}
+
+/** The flags of DrainOptions, each setting its field of `o`. */
+export function drainFlags(o: DrainOptions): Record<string, FlagHandler> {
+  return {
+    "--n": (v) => (o.records = v.int()),
+    "--k": (v) => (o.keys = v.int()),
+    "--runs": (v) => (o.runs = v.int()),
+    "--partitions": (v) => (o.partitions = v.int()),
+    "--peer": () => (o.peer = true),
+    "--runtime-options": (v) => (o.runtimeOptions = v.json()),
+    "--stall-timeout": (v) => (o.stallMs = v.int() * 1000),
+    "--keep": () => (o.keep = true),
+  };
+}
+
+/** Where `--cpu-prof` without a directory writes: one fresh directory per invocation under .kvo/profiles. */
+function defaultProfileDir(): string {
+  return join(repoRoot, ".kvo", "profiles", `backlog-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 }

@@ -36,29 +36,17 @@
  *   --no-peer          skip the Restate peer
  *   --keep             keep the apps' topics (deleted by default)
  */
-import { ensureInfra } from "../../../compose/infra/infra.js";
-import { median, round } from "../stats.js";
+import { benchBrokers } from "../brokers.js";
+import { median, medianRows, round } from "../stats.js";
 import { parseArgs } from "./options.js";
 import { runRestatePeer, type PeerRun } from "./restate.js";
 import { cleanup, log, runOnce, type Row, type RunRows } from "./scenarios.js";
 
 const print = (row: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(row) + "\n");
 
-/** Per field, the median over runs. */
-function medians(rows: Row[]): Row {
-  const out: Row = {};
-  for (const k of Object.keys(rows[0] ?? {})) out[k] = round(median(rows.map((r) => r[k]!)), 3);
-  return out;
-}
-
 export async function main(args: string[]): Promise<void> {
   const o = parseArgs(args);
-  let brokers = (process.env.KVO_BOOTSTRAP_SERVERS ?? "").split(",").filter(Boolean);
-  if (brokers.length === 0) {
-    // the services as `npm run infra:up` starts them (nothing is started when they answer)
-    const endpoints = await ensureInfra({ log: (line) => process.stderr.write(`[infra] ${line}\n`) });
-    brokers = endpoints.bootstrapServers.split(",");
-  }
+  const brokers = await benchBrokers();
   const stamp = Date.now().toString(36);
   const runs: RunRows[] = [];
   for (let run = 1; run <= o.runs; run++) {
@@ -71,11 +59,8 @@ export async function main(args: string[]): Promise<void> {
       if (!o.keep) await cleanup(app, brokers);
     }
   }
-  const kvo: RunRows = {
-    callSeq: medians(runs.map((r) => r.callSeq)),
-    callC64: medians(runs.map((r) => r.callC64)),
-    sleepSeq: medians(runs.map((r) => r.sleepSeq)),
-  };
+  const medians = (pick: (r: RunRows) => Row): Row => medianRows(runs.map(pick), 3);
+  const kvo: RunRows = { callSeq: medians((r) => r.callSeq), callC64: medians((r) => r.callC64), sleepSeq: medians((r) => r.sleepSeq) };
   for (const [scenario, row] of scenarioRows(kvo)) print({ scenario, runs: o.runs, ...row });
   if (!o.peer) return;
 

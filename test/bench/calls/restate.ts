@@ -8,11 +8,11 @@
  * The peer installs Restate into WORK_DIR on first use and reuses it; its server data
  * (`WORK_DIR/data`) is removed before each run, so every run starts from an empty server.
  */
-import { spawn } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runPeerScript } from "../peer_runner.js";
 
 export const PEER_SCRIPT = fileURLToPath(new URL("../../../../shared/peers/restate/run.sh", import.meta.url));
 const WORK_DIR = join(tmpdir(), "kvo-bench-calls-restate");
@@ -36,36 +36,16 @@ export interface PeerRun {
 }
 
 export async function runRestatePeer(): Promise<PeerRun> {
-  if (!existsSync(PEER_SCRIPT))
-    throw new Error(
-      `the Restate peer is not there: ${PEER_SCRIPT} (expected next to this repository, in ../shared); or run with --no-peer`,
-    );
   rmSync(join(WORK_DIR, "data"), { recursive: true, force: true });
-  const stdout = await new Promise<string>((resolve, reject) => {
-    const child = spawn("bash", [PEER_SCRIPT, WORK_DIR], {
-      env: { ...process.env, PEER_WORKLOADS: "call,sleep" },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-    const timer = setTimeout(() => child.kill("SIGTERM"), 15 * 60_000);
-    child.once("error", reject);
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else
-        reject(
-          new Error(
-            `PEER_WORKLOADS=call,sleep ${PEER_SCRIPT} ${WORK_DIR} failed (code ${code}, signal ${signal}); ` +
-              `its stderr is above, the server's log is ${WORK_DIR}/server.log. stdout: ${out.trim()}`,
-          ),
-        );
-    });
+  const { lines, stdout } = await runPeerScript({
+    name: "the Restate peer",
+    script: PEER_SCRIPT,
+    args: [WORK_DIR],
+    env: { PEER_WORKLOADS: "call,sleep" },
+    timeoutMs: 15 * 60_000,
+    missingHint: "or run with --no-peer",
+    failureHint: `the server's log is ${WORK_DIR}/server.log`,
   });
-  const lines = stdout
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const row = (workload: string): PeerRow => {
     const line = lines.find((l) => l.workload === workload);
     if (!line) throw new Error(`the Restate peer printed no "${workload}" line; stdout: ${stdout.trim()}`);

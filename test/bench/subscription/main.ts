@@ -72,8 +72,8 @@
  *   --keep            keep the run's topics (deleted by default)
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript";
-import { ensureInfra } from "../../../compose/infra/infra.js";
-import { median, round } from "../stats.js";
+import { benchBrokers } from "../brokers.js";
+import { median, medianRows, round } from "../stats.js";
 import { DrainWatch } from "../backlog/drain_watch.js";
 import { runKafkaStreamsPeer } from "../backlog/peer.js";
 import { log, type Row } from "./measure.js";
@@ -82,28 +82,12 @@ import { runDirect, runSubscription, Scenario } from "./scenarios.js";
 
 const print = (row: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(row) + "\n");
 
-function medians(scenario: string, rows: Row[]): Row {
-  const out: Row = { scenario, runs: rows.length };
-  const keys = new Set(rows.flatMap((r) => Object.keys(r)));
-  for (const k of keys) {
-    if (k === "scenario" || k === "run") continue;
-    const values = rows.map((r) => r[k]).filter((v) => v !== undefined);
-    const v = values[0];
-    if (typeof v === "number") out[k] = round(median(values as number[]), 2);
-    else if (typeof v === "boolean") out[k] = values.every((x) => x === true);
-    else if (v !== undefined) out[k] = [...new Set(values)].join(" | ");
-  }
-  return out;
-}
+/** The row of several runs of `scenario`: per field, the median over the runs (see medianRows). */
+const medians = (scenario: string, rows: Row[]): Row => ({ scenario, runs: rows.length, ...medianRows(rows) });
 
 export async function main(args: string[]): Promise<void> {
   const o = parseArgs(args);
-  let brokers = (process.env.KVO_BOOTSTRAP_SERVERS ?? "").split(",").filter(Boolean);
-  if (brokers.length === 0) {
-    // the services as `npm run infra:up` starts them (nothing is started when they answer)
-    const endpoints = await ensureInfra({ log: (line) => process.stderr.write(`[infra] ${line}\n`) });
-    brokers = endpoints.bootstrapServers.split(",");
-  }
+  const brokers = await benchBrokers();
   const watch = await DrainWatch.connect(brokers);
   const admin = new KafkaJS.Kafka({ kafkaJS: { brokers, logLevel: KafkaJS.logLevel.NOTHING } }).admin();
   await admin.connect();

@@ -13,13 +13,14 @@
  *    invocation's state writes are discarded), with whether it was a TerminalError.
  * `Approval.status` (shared) reads that state back.
  *
- * Prints one JSON line per event on stdout: started, awakeable, awakeable-committed, stats
- * (every 500 ms, runtime.stats()), closed, stopped.
+ * Prints one JSON line per event on stdout: awakeable, awakeable-committed, and the lifecycle
+ * events of child_lifecycle.ts (started, stats every 500 ms, closed, stopped).
  *
  * env: KVO_APP, KVO_BOOTSTRAP_SERVERS, KVO_INSTANCE_ID, KVO_PARTITIONS, PUBLISH_DELAY_MS (how long
  * the publishing step waits after printing the id before it returns; default 0)
  */
 import { createRuntime, object, shared, stateOf, TerminalError } from "../../../index.js";
+import { childRuntimeOptions, emit, runChild } from "./child_lifecycle.js";
 
 /** What `Approval.wait` records and returns. */
 export type ApprovalOutcome =
@@ -28,8 +29,6 @@ export type ApprovalOutcome =
 type ApprovalState = { outcome: ApprovalOutcome; finished: number; awakeableId: string };
 
 const publishDelayMs = Number(process.env.PUBLISH_DELAY_MS ?? 0);
-const emit = (event: Record<string, unknown>) => process.stdout.write(JSON.stringify(event) + "\n");
-
 export const approval = object({
   name: "Approval",
   state: stateOf<ApprovalState>(),
@@ -63,33 +62,4 @@ export const approval = object({
   },
 });
 
-const runtime = createRuntime({
-  app: process.env.KVO_APP!,
-  objects: [approval],
-  partitions: Number(process.env.KVO_PARTITIONS ?? 4),
-  kafka: {
-    brokers: process.env.KVO_BOOTSTRAP_SERVERS!.split(","),
-    instanceId: process.env.KVO_INSTANCE_ID!,
-    sessionTimeoutMs: 6_000,
-    transactionTimeoutMs: 10_000,
-  },
-  retry: { initialIntervalMs: 50, maxAttempts: 100 },
-});
-
-await runtime.start();
-emit({ event: "started", pid: process.pid });
-const timer = setInterval(() => emit({ event: "stats", ...runtime.stats() }), 500);
-// A runtime that stops by itself (it can never commit again) says why, and the process exits.
-void runtime.closed.then((error) => {
-  if (!error) return;
-  clearInterval(timer);
-  emit({ event: "closed", code: (error as { code?: string }).code ?? "unknown", message: error.message });
-  process.exit(3);
-});
-process.on("SIGTERM", () => {
-  clearInterval(timer);
-  void runtime.stop().then(() => {
-    emit({ event: "stopped", ...runtime.stats() });
-    process.exit(0);
-  });
-});
+await runChild(createRuntime({ ...childRuntimeOptions(), objects: [approval] }));

@@ -21,12 +21,13 @@
  * sleep is journaled, a commit later); the test also compares `at` with the due times the
  * runtime recorded (timer records, journaled wake-up times).
  *
- * Prints one JSON line per event on stdout: started, stats (every 500 ms, runtime.stats()),
- * closed, stopped.
+ * Prints the lifecycle events of child_lifecycle.ts on stdout (started, stats every 500 ms,
+ * closed, stopped).
  *
  * env: KVO_APP, KVO_BOOTSTRAP_SERVERS, KVO_INSTANCE_ID, KVO_PARTITIONS
  */
 import { createRuntime, object, type ObjectContext } from "../../../index.js";
+import { childRuntimeOptions, runChild } from "./child_lifecycle.js";
 
 /** What each level of a chain returns, and marks under `chain:<n>` on its key. */
 export interface ChainResult {
@@ -155,35 +156,4 @@ export const sleeper = object({
   },
 });
 
-const emit = (event: Record<string, unknown>) => process.stdout.write(JSON.stringify(event) + "\n");
-
-const runtime = createRuntime({
-  app: process.env.KVO_APP!,
-  objects: [chainA, chainB, chainC, sender, receiver, sleeper],
-  partitions: Number(process.env.KVO_PARTITIONS ?? 4),
-  kafka: {
-    brokers: process.env.KVO_BOOTSTRAP_SERVERS!.split(","),
-    instanceId: process.env.KVO_INSTANCE_ID!,
-    sessionTimeoutMs: 6_000,
-    transactionTimeoutMs: 10_000,
-  },
-  retry: { initialIntervalMs: 50, maxAttempts: 100 },
-});
-
-await runtime.start();
-emit({ event: "started", pid: process.pid });
-const timer = setInterval(() => emit({ event: "stats", ...runtime.stats() }), 500);
-// A runtime that stops by itself (it can never commit again) says why, and the process exits.
-void runtime.closed.then((error) => {
-  if (!error) return;
-  clearInterval(timer);
-  emit({ event: "closed", code: (error as { code?: string }).code ?? "unknown", message: error.message });
-  process.exit(3);
-});
-process.on("SIGTERM", () => {
-  clearInterval(timer);
-  void runtime.stop().then(() => {
-    emit({ event: "stopped", ...runtime.stats() });
-    process.exit(0);
-  });
-});
+await runChild(createRuntime({ ...childRuntimeOptions(), objects: [chainA, chainB, chainC, sender, receiver, sleeper] }));

@@ -12,10 +12,11 @@
  * work of a zombie, which must never become visible. The marker is taken when the step's
  * action finishes.
  *
- * Prints one JSON line per event on stdout: started, stats (every 500 ms), armed, woke, fenced
- * (message), revoked, commit_failed (code, message, attempt), restore_failed, closed. With
- * KVO_CHILD_LOG_FILE set, the runtime's log lines and the events are appended to that file too
- * (the test prints its path when it fails).
+ * Prints one JSON line per event on stdout: started, stats (every 500 ms) and stopped (as
+ * child_lifecycle.ts), armed, woke, fenced (message), revoked, commit_failed (code, message,
+ * attempt), restore_failed, and closed (error: "<code>: <message>" or null; the process stays
+ * up). With KVO_CHILD_LOG_FILE set, the runtime's log lines and the events are appended to
+ * that file too (the test prints its path when it fails).
  *
  * env: KVO_APP, KVO_BOOTSTRAP_SERVERS, KVO_INSTANCE_ID, KVO_PARTITIONS, STEP_DELAY_MS,
  *      KVO_CHILD_LOG_FILE, PAUSE_DETECT_MS (default 3000)
@@ -23,6 +24,7 @@
 import { randomUUID } from "node:crypto";
 import { appendFileSync } from "node:fs";
 import { createRuntime, object } from "../../../index.js";
+import { childRuntimeOptions, emit as printEvent, runChild, type Emit } from "./child_lifecycle.js";
 
 const instanceId = process.env.KVO_INSTANCE_ID!;
 const stepDelay = Number(process.env.STEP_DELAY_MS ?? 0);
@@ -33,10 +35,10 @@ const pause = () => (stepDelay > 0 ? new Promise((r) => setTimeout(r, stepDelay)
 const toFile = (line: string) => {
   if (logFile) appendFileSync(logFile, `${new Date().toISOString()} ${instanceId} ${line}\n`);
 };
-const emit = (event: Record<string, unknown>) => {
-  const line = JSON.stringify(event);
-  process.stdout.write(line + "\n");
-  toFile(line);
+/** Prints an event line on stdout (child_lifecycle's `emit`) and appends it to the log file. */
+const emit: Emit = (event) => {
+  printEvent(event);
+  toFile(JSON.stringify(event));
 };
 
 // Freeze detection. The test sends SIGUSR2 (answered by an "armed" event) right before it
@@ -91,16 +93,8 @@ const log = (level: string, toStd: (m: string) => void) => (message: string) => 
 };
 
 const runtime = createRuntime({
-  app: process.env.KVO_APP!,
+  ...childRuntimeOptions(),
   objects: [counter],
-  partitions: Number(process.env.KVO_PARTITIONS ?? 4),
-  kafka: {
-    brokers: process.env.KVO_BOOTSTRAP_SERVERS!.split(","),
-    instanceId,
-    sessionTimeoutMs: 6_000,
-    transactionTimeoutMs: 10_000,
-  },
-  retry: { initialIntervalMs: 50, maxAttempts: 100 },
   // info goes to the file only: stdout carries the event lines
   logger: {
     debug: () => undefined,
@@ -126,17 +120,10 @@ runtime.on("commit.failed", (e) => emit({ event: "commit_failed", code: e.code, 
 runtime.on("partition.restore_failed", (e) =>
   emit({ event: "restore_failed", partition: e.partition, code: e.code, message: e.message, attempt: e.attempt }),
 );
+// Unlike the other apps, a close does not end the process: `closed` is reported (with or
+// without an error) and the test still reads the events and the log file afterwards.
 void runtime.closed.then((error) =>
   emit({ event: "closed", error: error ? `${(error as { code?: string }).code ?? ""}: ${error.message}` : null }),
 );
 
-await runtime.start();
-emit({ event: "started", pid: process.pid });
-const timer = setInterval(() => emit({ event: "stats", ...runtime.stats() }), 500);
-process.on("SIGTERM", () => {
-  clearInterval(timer);
-  void runtime.stop().then(() => {
-    emit({ event: "stopped", ...runtime.stats() });
-    process.exit(0);
-  });
-});
+await runChild(runtime, { emit, exitWhenClosed: false });

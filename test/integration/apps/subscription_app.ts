@@ -9,14 +9,15 @@
  * the source position, so the test can find duplicates, losses and reorderings on the broker.
  * `Acc.summary` (shared) returns the state.
  *
- * Prints one JSON line per event on stdout: started, stats (every 500 ms, runtime.stats()),
- * closed, stopped.
+ * Prints the lifecycle events of child_lifecycle.ts on stdout (started, stats every 500 ms,
+ * closed, stopped).
  *
  * env: KVO_APP, KVO_BOOTSTRAP_SERVERS, KVO_INSTANCE_ID, KVO_PARTITIONS, SOURCE_TOPIC,
  *      OUTPUT_TOPIC, SUBSCRIPTION_NAME, IDEMPOTENCY_RETENTION_MS (default 1000: invocation-id
  *      deduplication must not hide a relay that turns a source record into a second invocation)
  */
 import { createRuntime, object, shared, subscribe, type ObjectContext, type SharedObjectContext } from "../../../index.js";
+import { childRuntimeOptions, runChild } from "./child_lifecycle.js";
 
 const sourceTopic = process.env.SOURCE_TOPIC!;
 const outputTopic = process.env.OUTPUT_TOPIC!;
@@ -76,37 +77,11 @@ export const acc = object({
   },
 });
 
-const emit = (event: Record<string, unknown>) => process.stdout.write(JSON.stringify(event) + "\n");
-
-const runtime = createRuntime({
-  app: process.env.KVO_APP!,
-  objects: [acc],
-  subscriptions: [subscribe({ topic: sourceTopic, to: [acc, "ingest"], key: "record-key", name: process.env.SUBSCRIPTION_NAME! })],
-  partitions: Number(process.env.KVO_PARTITIONS ?? 3),
-  idempotencyRetentionMs: Number(process.env.IDEMPOTENCY_RETENTION_MS ?? 1_000),
-  kafka: {
-    brokers: process.env.KVO_BOOTSTRAP_SERVERS!.split(","),
-    instanceId: process.env.KVO_INSTANCE_ID!,
-    sessionTimeoutMs: 6_000,
-    transactionTimeoutMs: 10_000,
-  },
-  retry: { initialIntervalMs: 50, maxAttempts: 100 },
-});
-
-await runtime.start();
-emit({ event: "started", pid: process.pid });
-const timer = setInterval(() => emit({ event: "stats", ...runtime.stats() }), 500);
-// A runtime that stops by itself (it can never commit again) says why, and the process exits.
-void runtime.closed.then((error) => {
-  if (!error) return;
-  clearInterval(timer);
-  emit({ event: "closed", code: (error as { code?: string }).code ?? "unknown", message: error.message });
-  process.exit(3);
-});
-process.on("SIGTERM", () => {
-  clearInterval(timer);
-  void runtime.stop().then(() => {
-    emit({ event: "stopped", ...runtime.stats() });
-    process.exit(0);
-  });
-});
+await runChild(
+  createRuntime({
+    ...childRuntimeOptions(3),
+    objects: [acc],
+    subscriptions: [subscribe({ topic: sourceTopic, to: [acc, "ingest"], key: "record-key", name: process.env.SUBSCRIPTION_NAME! })],
+    idempotencyRetentionMs: Number(process.env.IDEMPOTENCY_RETENTION_MS ?? 1_000),
+  }),
+);
