@@ -13,6 +13,13 @@ interface Slot {
   effect: (() => void) | null;
 }
 
+/**
+ * Why the journal is written: "step", a handler's own action (it starts a new commit step:
+ * a full batch may be sealed before it); "fill", an outcome arriving, written inside the step
+ * that consumed it (with its offset: never sealed away from it).
+ */
+export type PersistCause = "step" | "fill";
+
 /** The outcome that completes a pending entry (see Journal.fill). */
 export interface EntryCompletion {
   value: Buffer | null;
@@ -51,7 +58,7 @@ export class Journal {
      * (the journal cannot be written, e.g. too large) takes the new entries back out and
      * rejects their actions with the error.
      */
-    private readonly persist: (entries: JournalEntryRecord[]) => Promise<void>,
+    private readonly persist: (entries: JournalEntryRecord[], cause: PersistCause) => Promise<void>,
   ) {
     this.recorded = [...recorded];
     this.handedOver = this.recorded.length;
@@ -138,7 +145,7 @@ export class Journal {
     const done: JournalEntryRecord = { ...current, value: completion.value, failure: completion.failure, done: true };
     this.recorded[index] = done;
     try {
-      const persisted = this.persist([...this.recorded]);
+      const persisted = this.persist([...this.recorded], "fill");
       // everything recorded so far went with it (riding-along entries too)
       this.handedOver = this.recorded.length;
       const length = this.recorded.length;
@@ -199,7 +206,7 @@ export class Journal {
     };
     let persisted: Promise<void>;
     try {
-      persisted = this.persist([...this.recorded]);
+      persisted = this.persist([...this.recorded], "step");
       this.handedOver = this.recorded.length;
     } catch (error) {
       fail(error as Error);

@@ -76,7 +76,11 @@ export class InteractionHub {
   private readonly promiseWatches = new Map<string, Array<{ invocationId: string; entry: number }>>();
 
   constructor(private readonly h: HubHost) {
-    this.timers = new TimerQueue(h.clock, (id) => this.onDue(id));
+    this.timers = new TimerQueue(
+      h.clock,
+      (id) => this.onDue(id),
+      () => h.sink.durable(),
+    );
   }
 
   /** Timers pending (sleeps of in-flight invocations and delayed sends). */

@@ -109,8 +109,8 @@ export interface KeyHolder {
   attempt: number;
   /** When its first attempt in this process started (clock ms). */
   since: number;
-  /** Running an attempt, waiting for its retry timer, or suspended while it waits for a call, timer or awakeable. */
-  phase: "running" | "retry_wait" | "suspended";
+  /** Running an attempt, or waiting for its retry timer. */
+  phase: "running" | "retry_wait";
 }
 
 interface Active {
@@ -411,7 +411,7 @@ export class PartitionProcessor {
   }
 
   private newJournal(id: string, recorded: JournalEntryRecord[]): Journal {
-    const journal: Journal = new Journal(recorded, (entries) => {
+    const journal: Journal = new Journal(recorded, (entries, cause) => {
       // Closed, or the invocation ended (completed, cancelled; a step it did not await may
       // still finish): its journal was tombstoned and must not come back. Compared by identity:
       // after the outcome's retention a new invocation may reuse the id.
@@ -422,6 +422,10 @@ export class PartitionProcessor {
         const counted = `${entries.length} entries${reads > 0 ? `, ${reads} of them state reads of a shared handler` : ""}`;
         throw new RecordTooLargeError(`the journal of invocation ${id} (${counted})`, encoded.length, this.c.maxRecordBytes);
       }
+      // A handler's own step starts a commit step of its own: when many handlers write in one
+      // turn (a commit woke them all), a full batch is sealed here rather than growing past
+      // maxTransactionRecords. A fill belongs to the step that consumed its outcome.
+      if (cause === "step") this.c.sink.stepBoundary();
       this.state.journals.set(id, entries);
       this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "jnl", id }), encoded);
       return this.c.sink.durable();
@@ -762,7 +766,9 @@ export class PartitionProcessor {
   holders(): KeyHolder[] {
     const out: KeyHolder[] = [];
     for (const a of this.active.values()) {
-      if (a.firstStartedAt === null) continue; // queued behind its key
+      // queued behind its key, or suspended: waiting for a completion (counted in stats().suspended;
+      // listing a million of them on every stats() call would cost more than the report is worth)
+      if (a.firstStartedAt === null || a.suspended) continue;
       const r = a.record;
       out.push({
         invocationId: r.id,
@@ -771,7 +777,7 @@ export class PartitionProcessor {
         handler: r.handler,
         attempt: r.attempt,
         since: a.firstStartedAt,
-        phase: a.suspended ? "suspended" : a.running ? "running" : "retry_wait",
+        phase: a.running ? "running" : "retry_wait",
       });
     }
     return out;

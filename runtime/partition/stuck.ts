@@ -11,10 +11,10 @@ export interface StuckInvocation {
   /** The attempt number running now, or the next one while it waits for its retry. */
   attempt: number;
   /**
-   * Running an attempt, waiting for its retry timer, or suspended while it waits for a call,
-   * timer or awakeable (all hold the key of an exclusive handler).
+   * Running an attempt, or waiting for its retry timer (both hold the key). Suspended
+   * invocations (waiting for a call, timer or awakeable) are not listed: see stats().suspended.
    */
-  phase: "running" | "retry_wait" | "suspended";
+  phase: "running" | "retry_wait";
 }
 
 /** Invocations running at least this long are listed as stuck by default. */

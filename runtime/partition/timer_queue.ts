@@ -22,8 +22,14 @@ export class TimerQueue {
 
   constructor(
     private readonly clock: Clock,
-    /** Called for each due entry, earliest first; at most `maxPerTurn` per turn (then it yields). */
+    /** Called for each due entry, earliest first; at most `maxPerTurn` per slice. */
     private readonly onDue: (id: string) => void,
+    /**
+     * Awaited between slices when more are due (the partition's next commit): a burst of due
+     * timers wakes `maxPerTurn` invocations per commit, not all of them into one transaction
+     * that would outlive transaction.timeout.ms. Without it, a slice per turn.
+     */
+    private readonly betweenSlices?: () => Promise<void>,
     private readonly maxPerTurn = 500,
   ) {}
 
@@ -73,9 +79,10 @@ export class TimerQueue {
     let fired = 0;
     for (let head = this.peekLive(); head !== null && head.at <= now; head = this.peekLive()) {
       if (fired >= this.maxPerTurn) {
-        // Many due at once: let the partition's other work run between slices.
+        // Many due at once: the partition's other work (and its commit) goes first.
         this.armedFor = now;
-        this.handle = this.clock.setTimeout(() => this.fire(), 0);
+        if (this.betweenSlices) void this.betweenSlices().then(() => this.fire());
+        else this.handle = this.clock.setTimeout(() => this.fire(), 0);
         return;
       }
       this.pop();

@@ -158,6 +158,31 @@ describe("backpressure", () => {
   });
 });
 
+describe("transactions", () => {
+  it("seals full batches between handlers' steps when one commit wakes many handlers at once", async () => {
+    const fanout = service({
+      name: "Fanout",
+      handlers: {
+        go: async (ctx) => {
+          await ctx.date.now(); // every invocation wakes when this commit lands: their sends are written in one turn
+          for (let i = 0; i < 50; i++) ctx.send(account, `f${i}`).deposit(1, { delay: 60_000 });
+        },
+      },
+    });
+    const app = new MemoryApp({ objects: [account], services: [fanout] }, { partitions: 1, maxTransactionRecords: 500 });
+    const sizes: number[] = [];
+    const commit = app.transport.commit.bind(app.transport);
+    app.transport.commit = (batch) => (sizes.push(batch.records.length), commit(batch));
+    await app.start();
+    const corrs = Array.from({ length: 100 }, (_, i) => app.send(`Fanout/r${i}`, "go"));
+    for (const corr of corrs) await app.reply(corr);
+    expect(app.runtime.stats().timers).toBe(5_000);
+    // a step is one journal record and one timer record: a batch exceeds the cap by less than one step
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(502);
+    await app.runtime.stop();
+  });
+});
+
 describe("partitioning", () => {
   it("refuses an object's record on another partition than Kafka's default partitioner gives its key", async () => {
     const app = newApp();
