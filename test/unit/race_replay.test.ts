@@ -19,56 +19,16 @@ import { codecs, type JournalEntryRecord } from "../../runtime/codec/records.js"
 import { awakeableCompletionRecord } from "../../runtime/invocation/awakeable_record.js";
 import { H } from "../../runtime/invocation/headers.js";
 import { Runtime } from "../../runtime/runtime.js";
-import type { Clock } from "../../runtime/support.js";
 import { quietLogger } from "../support/memory_app.js";
 import { MemoryLog, MemoryTransport } from "../support/memory_log.js";
 import { waitFor } from "../support/wait.js";
+import { StepClock } from "../support/step_clock.js";
 
 const APP = "r";
 const INVOCATIONS = `${APP}.invocations`;
 const CHANGELOG = `${APP}.changelog`;
 const REPLIES = "replies";
 const SLEEP_MS = 10_000;
-
-/**
- * Time moves only on advance(); a stopped clock (its process died) never fires again. With
- * `dueAtOnce`, a timer set already due (delay 0) fires in a microtask instead of waiting for
- * advance(): as a restarted process's timers that fell due while no process ran.
- */
-class TestClock implements Clock {
-  private seq = 0;
-  private stopped = false;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  constructor(
-    private t: number,
-    private readonly dueAtOnce = false,
-  ) {}
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    if (this.stopped) return id;
-    this.timers.set(id, { at: this.t + ms, fn });
-    if (this.dueAtOnce && ms <= 0) queueMicrotask(() => this.timers.delete(id) && !this.stopped && fn());
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-    const due = [...this.timers].filter(([, timer]) => timer.at <= this.t).sort((a, b) => a[1].at - b[1].at);
-    for (const [id, timer] of due) {
-      this.timers.delete(id);
-      if (!this.stopped) timer.fn();
-    }
-  }
-  stop(): void {
-    this.stopped = true;
-    this.timers.clear();
-  }
-}
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -157,7 +117,7 @@ class Process {
   readonly runtime: Runtime;
   constructor(
     readonly log: MemoryLog,
-    readonly clock: TestClock,
+    readonly clock: StepClock,
   ) {
     this.transport = new MemoryTransport(log, INVOCATIONS, CHANGELOG);
     this.runtime = new Runtime({ app: APP, partitions: 1, objects: [caller, callee], logger: quietLogger, clock }, this.transport);
@@ -219,7 +179,7 @@ async function firstProcess(key: string, handler: string): Promise<{ log: Memory
   log.createTopic(REPLIES, 1);
   afterRace = deferred();
   awakeables.delete(key);
-  const first = new Process(log, new TestClock(1_700_000_000_000));
+  const first = new Process(log, new StepClock(1_700_000_000_000));
   await first.runtime.start();
   const corr = invoke(log, `Caller/${key}`, handler);
   await waitFor(() => awakeables.has(key), "the callee's awakeable");
@@ -236,7 +196,7 @@ async function replayInNewProcess(
 ): Promise<{ status: string; value: unknown }> {
   first.kill();
   afterRace.resolve();
-  const second = new Process(log, new TestClock(first.clock.now() + laterMs, true));
+  const second = new Process(log, new StepClock(first.clock.now() + laterMs, true));
   await second.runtime.start();
   const replies = await reply(log, corr);
   await second.runtime.stop();
@@ -304,7 +264,7 @@ describe("ctx.any and ctx.all", () => {
   async function run(handler: string, input: unknown, key: string, onWaiting?: (p: Process) => Promise<void>): Promise<unknown> {
     const log = new MemoryLog();
     log.createTopic(REPLIES, 1);
-    const p = new Process(log, new TestClock(1_700_000_000_000));
+    const p = new Process(log, new StepClock(1_700_000_000_000));
     await p.runtime.start();
     const corr = invoke(log, `Caller/${key}`, handler, input);
     await waitFor(() => p.runtime.stats().timers === 1, "the sleep to be pending");
@@ -336,7 +296,7 @@ describe("ctx.any and ctx.all", () => {
   it("all: rejects with a member's failure", async () => {
     const log = new MemoryLog();
     log.createTopic(REPLIES, 1);
-    const p = new Process(log, new TestClock(1_700_000_000_000));
+    const p = new Process(log, new StepClock(1_700_000_000_000));
     await p.runtime.start();
     // The call fails while the sleep is still pending: all() rejects without waiting for it.
     const replies = await reply(log, invoke(log, "Caller/all-fail", "allOf", "nope"));

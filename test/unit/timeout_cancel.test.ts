@@ -9,10 +9,10 @@ import { invocationId } from "../../runtime/invocation/envelope.js";
 import { H } from "../../runtime/invocation/headers.js";
 import type { TransactionBatch } from "../../runtime/log/log.js";
 import { Runtime } from "../../runtime/runtime.js";
-import type { Clock } from "../../runtime/support.js";
 import { MemoryApp, quietLogger } from "../support/memory_app.js";
 import { MemoryTransport } from "../support/memory_log.js";
 import { waitFor } from "../support/wait.js";
+import { StepClock } from "../support/step_clock.js";
 
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;
@@ -22,32 +22,6 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } 
 
 /** Never settles: a handler or step that hangs. */
 const forever = () => new Promise<never>(() => {});
-
-/** A clock whose time moves only when the test says so; timers fire on advance(). */
-class ManualClock implements Clock {
-  private t = 1_000_000;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-    const due = [...this.timers].filter(([, timer]) => timer.at <= this.t).sort((a, b) => a[1].at - b[1].at);
-    for (const [id, timer] of due) {
-      this.timers.delete(id);
-      timer.fn();
-    }
-  }
-}
 
 /** Produces a `kvo-cancel` record (docs/record-format.md); returns its correlation id. */
 function sendCancel(app: MemoryApp, key: string, id: string, corr: string): string {
@@ -127,7 +101,7 @@ describe("attempt timeout", () => {
   });
 
   it("runs the deadline on the injected clock, with the per-handler timeout over the definition's", async () => {
-    const clock = new ManualClock();
+    const clock = new StepClock();
     const signals: AbortSignal[] = [];
     const o = object({
       name: "Clocked",
@@ -158,7 +132,7 @@ describe("attempt timeout", () => {
     const hang = async () => forever();
     const plain = object({ name: "Plain", handlers: { hang } });
     const own = object({ name: "Own", handlers: { hang }, options: { attemptTimeoutMs: 600_000 } });
-    const clock = new ManualClock();
+    const clock = new StepClock();
     const app = new MemoryApp({ objects: [plain, own] }, { clock, attemptTimeoutMs: 5_000, retry: { maxAttempts: 1 } });
     await app.start();
     const a = app.send("Plain/1", "hang");
@@ -171,7 +145,7 @@ describe("attempt timeout", () => {
   });
 
   it("keeps a hung key from blocking other keys of its partition", async () => {
-    const clock = new ManualClock();
+    const clock = new StepClock();
     let hungAttempts = 0;
     const o = object({
       name: "Hol",
@@ -248,7 +222,7 @@ describe("retry policy validation", () => {
 
 describe("stuck keys in stats()", () => {
   it("names the oldest invocations holding their keys, bounded, with how long and at which attempt", async () => {
-    const clock = new ManualClock();
+    const clock = new StepClock();
     let started = 0;
     const o = object({
       name: "Stuck",
@@ -336,7 +310,7 @@ describe("cancel", () => {
       },
       options: { retry: { initialIntervalMs: 60_000, maxAttempts: 5 } },
     });
-    const clock = new ManualClock();
+    const clock = new StepClock();
     const app = new MemoryApp({ objects: [o] }, { clock });
     await app.start();
     const corr = app.send("Retrying/1", "go", undefined, { idempotencyKey: "once" });

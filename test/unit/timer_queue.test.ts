@@ -1,35 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { TimerQueue } from "../../runtime/partition/timer_queue.js";
-import type { Clock } from "../../runtime/support.js";
-
-/** Time moves only on advance(); due timers fire then, earliest first. */
-class StepClock implements Clock {
-  t = 1_000;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    this.timers.set(++this.seq, { at: this.t + ms, fn });
-    return this.seq;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-    for (const [id, timer] of [...this.timers].sort((a, b) => a[1].at - b[1].at)) {
-      if (timer.at > this.t) continue;
-      this.timers.delete(id);
-      timer.fn();
-    }
-  }
-}
+import { StepClock } from "../support/step_clock.js";
 
 describe("TimerQueue", () => {
   it("fires each entry once, in due order, never before its time, with one clock timer", () => {
-    const clock = new StepClock();
+    const clock = new StepClock(1_000);
     const fired: string[] = [];
     const queue = new TimerQueue(clock, (id) => fired.push(`${id}@${clock.now()}`));
     queue.add("c", 1_300);
@@ -49,7 +24,7 @@ describe("TimerQueue", () => {
   });
 
   it("fires a burst of due entries in slices, each after the previous slice's commit", async () => {
-    const clock = new StepClock();
+    const clock = new StepClock(1_000);
     let fired = 0;
     const commits: Array<() => void> = [];
     const queue = new TimerQueue(
