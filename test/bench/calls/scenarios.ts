@@ -3,6 +3,7 @@
  * call-seq, call-c64 and sleep100-seq, one row each.
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript";
+import { deleteAppTopics } from "../app_topics.js";
 import { KvoClient } from "../../../connectors/client/kafka_client.js";
 import { percentile, round } from "../stats.js";
 import { caller, NAP_MS, type GoOutput, type NapOutput } from "./handlers.js";
@@ -104,17 +105,7 @@ export async function runOnce(app: string, brokers: string[], o: Options): Promi
   }
 }
 
-/** Deletes the app's topics (`<app>.*`) and consumer group; best effort, names are unique per run. */
-export async function cleanup(app: string, brokers: string[]): Promise<void> {
-  const admin = new KafkaJS.Kafka({ kafkaJS: { brokers, logLevel: KafkaJS.logLevel.NOTHING } }).admin();
-  try {
-    await admin.connect();
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${app}.`));
-    await admin.deleteGroups([app]).catch(() => undefined);
-    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 30_000 });
-  } catch (e) {
-    log(`cleaning up ${app}: ${(e as Error).message}`);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+/** Deletes the app's topics and consumer group (best effort). */
+export function cleanup(app: string, brokers: string[]): Promise<void> {
+  return deleteAppTopics(app, brokers, log);
 }

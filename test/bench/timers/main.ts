@@ -33,6 +33,7 @@
  *   --keep                   keep the app's topics (deleted by default)
  */
 import { spawn } from "node:child_process";
+import { deleteAppTopics } from "../app_topics.js";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { Kafka, logLevel, type Message } from "kafkajs";
@@ -107,20 +108,6 @@ function* workload(o: Options, windowStart: number): Generator<Message[]> {
   if (chunk.length > 0) yield chunk;
 }
 
-async function deleteTopics(kafka: Kafka, app: string): Promise<void> {
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${app}.`));
-    await admin.deleteGroups([app]).catch(() => undefined);
-    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 30_000 });
-  } catch (e) {
-    log(`cleaning up ${app}: ${(e as Error).message}`);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-}
-
 export async function main(args: string[]): Promise<void> {
   const o = parseArgs(args);
   const brokers = await benchBrokers();
@@ -159,6 +146,6 @@ export async function main(args: string[]): Promise<void> {
     );
   } finally {
     runtime.child.kill("SIGKILL");
-    if (!o.keep) await deleteTopics(kafka, app);
+    if (!o.keep) await deleteAppTopics(app, brokers, log);
   }
 }
