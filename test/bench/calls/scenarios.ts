@@ -2,7 +2,6 @@
  * One run of the KVO scenarios on a fresh app (its own topics) and runtime process:
  * call-seq, call-c64 and sleep100-seq, one row each.
  */
-import { KafkaJS } from "@confluentinc/kafka-javascript";
 import { deleteAppTopics } from "../app_topics.js";
 import { KvoClient } from "../../../connectors/client/kafka_client.js";
 import { percentile, round } from "../stats.js";
