@@ -4,8 +4,7 @@ import { H } from "../../runtime/invocation/headers.js";
 import { Runtime } from "../../runtime/runtime.js";
 import { codecs } from "../../runtime/codec/records.js";
 import { MemoryLog, MemoryTransport, type CrashPlan } from "../support/memory_log.js";
-import { waitFor } from "../support/wait.js";
-import { repliesIn, settledStateOf } from "../support/changelog_readers.js";
+import { crashScenario, repliesIn, settledStateOf } from "../support/crash_harness.js";
 import type { Logger } from "../../runtime/support.js";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -98,27 +97,16 @@ const WORK: Array<[string, string, unknown]> = [
   ["Flow/b", "go", 4],
 ];
 
-async function scenario(crash: CrashPlan | null): Promise<{ log: MemoryLog; commits: number; crashed: boolean }> {
+function scenario(crash: CrashPlan | null): ReturnType<typeof crashScenario> {
   executions = {};
-  const log = new MemoryLog();
-  log.createTopic(REPLIES, 1);
-  const first = newRuntime(log, crash);
-  let crashed = false;
-  first.transport.onCrash = () => (crashed = true);
-  await first.runtime.start();
-  for (const [key, handler, input] of WORK) produce(log, key, handler, input);
-  await waitFor(() => crashed || new Set(replies(log).map((r) => r.corr)).size === WORK.length, "first run to finish or crash");
-  let commits = first.transport.commitCount;
-  if (crashed) {
-    const second = newRuntime(log, null);
-    await second.runtime.start();
-    await waitFor(() => new Set(replies(log).map((r) => r.corr)).size === WORK.length, "recovery run to finish");
-    await second.runtime.stop();
-    commits += second.transport.commitCount;
-  } else {
-    await first.runtime.stop();
-  }
-  return { log, commits, crashed };
+  return crashScenario(crash, {
+    replies: REPLIES,
+    newRuntime,
+    produce: (log) => {
+      for (const [key, handler, input] of WORK) produce(log, key, handler, input);
+    },
+    finished: (log) => new Set(replies(log).map((r) => r.corr)).size === WORK.length,
+  });
 }
 
 describe("crash at every commit, then recover (in memory)", () => {

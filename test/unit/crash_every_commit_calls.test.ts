@@ -10,8 +10,7 @@ import { H } from "../../runtime/invocation/headers.js";
 import { Runtime } from "../../runtime/runtime.js";
 import { PartitionState } from "../../runtime/partition/state.js";
 import { MemoryLog, MemoryTransport, type CrashPlan } from "../support/memory_log.js";
-import { waitFor } from "../support/wait.js";
-import { repliesIn, settledStateOf } from "../support/changelog_readers.js";
+import { crashScenario, repliesIn, settledStateOf } from "../support/crash_harness.js";
 import type { Logger } from "../../runtime/support.js";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -109,27 +108,8 @@ function finished(log: MemoryLog): boolean {
   return false;
 }
 
-async function scenario(crash: CrashPlan | null): Promise<{ log: MemoryLog; commits: number; crashed: boolean }> {
-  const log = new MemoryLog();
-  log.createTopic(REPLIES, 1);
-  const first = newRuntime(log, crash);
-  let crashed = false;
-  first.transport.onCrash = () => (crashed = true);
-  await first.runtime.start();
-  ORDERS.forEach((key, i) => produce(log, key, i + 1));
-  await waitFor(() => crashed || finished(log), "first run to finish or crash", 10_000);
-  let commits = first.transport.commitCount;
-  if (crashed) {
-    const second = newRuntime(log, null);
-    await second.runtime.start();
-    await waitFor(() => finished(log), "recovery run to finish", 10_000);
-    await second.runtime.stop();
-    commits += second.transport.commitCount;
-  } else {
-    await first.runtime.stop();
-  }
-  return { log, commits, crashed };
-}
+const scenario = (crash: CrashPlan | null) =>
+  crashScenario(crash, { replies: REPLIES, newRuntime, produce: (log) => ORDERS.forEach((key, i) => produce(log, key, i + 1)), finished });
 
 describe("calls, sends, timers and awakeables: crash at every commit, then recover (in memory)", () => {
   it("ends in exactly the replies and state of a run without a crash", async () => {
