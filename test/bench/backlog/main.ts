@@ -40,13 +40,13 @@ import { createRuntime } from "../../../connectors/create_runtime.js";
 import { createKafkaTransport } from "../../../connectors/kafka/transport.js";
 import type { TopicNames } from "../../../runtime/runtime.js";
 import { benchBrokers } from "../brokers.js";
-import { median, medianRows, percentile, round } from "../stats.js";
+import { medianRows, percentile, round } from "../stats.js";
 import { formatSummary, summarizeCpuProfile } from "./cpu_profile.js";
 import { device } from "./device.js";
 import { DrainWatch } from "./drain_watch.js";
 import { parseArgs, type Options } from "./options.js";
-import { runKafkaStreamsPeer } from "./peer.js";
-import { brokerPid, busyPercent, cpuSeconds, machineCpu } from "./proc_stats.js";
+import { compareWithKafkaStreams } from "./peer.js";
+import { openCpuWindow } from "./proc_stats.js";
 import { produceBacklog } from "./produce.js";
 import { RuntimeProcess, type ChildStats } from "./runtime_process.js";
 import { verifyChangelog, type Verdict } from "./verify.js";
@@ -79,16 +79,6 @@ async function createTopics(brokers: string[], app: string, o: Options): Promise
   return runtime.topics;
 }
 
-/** Rejects with `message` when `promise` has not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * The main thread's profile of a process: `--cpu-prof` writes one file per thread, named
  * CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main thread (tsx's
@@ -115,9 +105,6 @@ interface Drain {
   stats: ChildStats;
 }
 
-const cpuPercent = (before: number | null, after: number | null, secs: number): number =>
-  before === null || after === null ? Number.NaN : (100 * (after - before)) / secs;
-
 /** Waits until the runtime process has drained the backlog and measures the drain. */
 async function measureDrain(
   rt: RuntimeProcess,
@@ -128,35 +115,21 @@ async function measureDrain(
   ends: Map<number, bigint>,
   o: Options,
 ): Promise<Drain> {
-  const first = (await within(
-    rt.next("first"),
-    o.stallMs,
-    `no invocation ended within ${o.stallMs / 1000} s of starting the runtime process (see its stderr above)`,
-  )) as { atMs: number; hrUs: number };
-  const broker = brokerPid();
-  const cpuAtFirst = cpuSeconds(rt.pid);
-  const brokerCpuAtFirst = broker === null ? null : cpuSeconds(broker);
-  const machineAtFirst = machineCpu();
+  const first = (await rt.nextWithin("first", o.stallMs, "invocation ended")) as { atMs: number; hrUs: number };
+  const cpu = openCpuWindow(rt.pid);
   log(`first invocation ended ${((first.atMs - spawnedAt) / 1000).toFixed(2)} s after spawn; draining`);
 
   const doneAt = await watch.untilCommitted(app, input, ends, () => rt.assertAlive(), o.stallMs);
   const doneHrUs = Number(process.hrtime.bigint() / 1000n) - (performance.now() - doneAt) * 1000;
-  const cpuAtDone = cpuSeconds(rt.pid);
-  const brokerCpuAtDone = broker === null ? null : cpuSeconds(broker);
-  // a broker restarted by someone else in the middle makes the figures meaningless
-  if (broker !== null && brokerPid() !== broker)
-    log(`WARNING: the broker (pid ${broker}) was restarted during the drain; discard this run`);
-  const machineAtDone = machineCpu();
+  const secs = (performance.timeOrigin + doneAt - first.atMs) / 1000;
+  const cpuUse = cpu.close(secs, log);
   rt.sample();
   const stats = await rt.stats();
-  const secs = (performance.timeOrigin + doneAt - first.atMs) / 1000;
   return {
     startupSecs: (first.atMs - spawnedAt) / 1000,
     secs,
     windowUs: [first.hrUs, doneHrUs],
-    childCpuPct: cpuPercent(cpuAtFirst, cpuAtDone, secs),
-    brokerCpuPct: cpuPercent(brokerCpuAtFirst, brokerCpuAtDone, secs),
-    machineBusyPct: busyPercent(machineAtFirst, machineAtDone),
+    ...cpuUse,
     stats,
   };
 }
@@ -243,7 +216,7 @@ async function runOnce(brokers: string[], o: Options, run: number, watch: DrainW
     log(`run ${run}: drained in ${drain.secs.toFixed(2)} s; stopping the runtime`);
     await runtime.stop();
 
-    const verdict = await verifyChangelog(brokers, app, topics, o.partitions, produced.expected);
+    const verdict = await verifyChangelog({ brokers, app, topics, partitions: o.partitions }, produced.expected);
     log(
       `run ${run}: changelog read back in ${verdict.seconds.toFixed(1)} s (${verdict.changelogRecords} records): ${verdict.exact ? "exact" : `NOT EXACT: ${verdict.problems.join("; ")}`}`,
     );
@@ -274,22 +247,9 @@ export async function main(args: string[]): Promise<void> {
   print(kvo);
 
   if (o.peer) {
-    const peerRates: number[] = [];
-    for (let run = 1; run <= o.runs; run++) {
-      log(`Kafka Streams peer run ${run}: run.sh ${o.records} ${o.keys}`);
-      const peer = await runKafkaStreamsPeer(brokers, o.records, o.keys);
-      print({ ...peer, run });
-      peerRates.push(peer.per_s);
-    }
-    const peerPerS = median(peerRates);
+    const comparison = await compareWithKafkaStreams(brokers, "backlog-vs-kafka-streams", o, kvo.per_s as number, { log, print });
     print({
-      scenario: "backlog-vs-kafka-streams",
-      n: o.records,
-      k: o.keys,
-      runs: o.runs,
-      kvo_per_s: kvo.per_s!,
-      kafka_streams_per_s: round(peerPerS, 0),
-      ratio: round((kvo.per_s as number) / peerPerS, 3),
+      ...comparison,
       rss_max_mb: kvo.rss_max_mb!,
       max_txn_ms: kvo.max_txn_ms!,
     });

@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { runPeerScript } from "../peer_runner.js";
+import { median, round } from "../stats.js";
 
 export const PEER_SCRIPT = fileURLToPath(new URL("../../../../shared/peers/kafka-streams/run.sh", import.meta.url));
 
@@ -25,4 +26,43 @@ export async function runKafkaStreamsPeer(brokers: string[], records: number, ke
   if (!row) throw new Error(`the Kafka Streams peer printed no JSON line; stdout: ${stdout.trim()}`);
   if (typeof row.per_s !== "number") throw new Error(`the Kafka Streams peer's line has no per_s: ${JSON.stringify(row)}`);
   return row;
+}
+
+/** The backlog both sides drain (N records over K keys) and how often the peer runs on it. */
+export interface Backlog {
+  records: number;
+  keys: number;
+  runs: number;
+}
+
+/**
+ * Runs the peer `runs` times on the same backlog (each run's line goes to `print` with its run
+ * number, its progress to `log`) and returns the comparison row's common fields: `scenario`, n,
+ * k, runs, kvo_per_s (`kvoPerS`, KVO's median rate on that backlog), kafka_streams_per_s (the
+ * peer's median) and ratio (KVO / peer).
+ */
+export async function compareWithKafkaStreams(
+  brokers: string[],
+  scenario: string,
+  c: Backlog,
+  kvoPerS: number,
+  out: { log: (line: string) => void; print: (row: Record<string, unknown>) => void },
+): Promise<Record<string, number | string>> {
+  const rates: number[] = [];
+  for (let run = 1; run <= c.runs; run++) {
+    out.log(`Kafka Streams peer run ${run}: run.sh ${c.records} ${c.keys}`);
+    const peer = await runKafkaStreamsPeer(brokers, c.records, c.keys);
+    out.print({ ...peer, run });
+    rates.push(peer.per_s);
+  }
+  const peerPerS = median(rates);
+  return {
+    scenario,
+    n: c.records,
+    k: c.keys,
+    runs: c.runs,
+    kvo_per_s: kvoPerS,
+    kafka_streams_per_s: round(peerPerS, 0),
+    ratio: round(kvoPerS / peerPerS, 3),
+  };
 }

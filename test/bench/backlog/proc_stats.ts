@@ -33,6 +33,10 @@ export function cpuSeconds(pid: number): number | null {
   }
 }
 
+/** CPU a process used between two cpuSeconds readings `secs` apart, percent of one core; NaN if either is missing. */
+const cpuPercent = (before: number | null, after: number | null, secs: number): number =>
+  before === null || after === null ? Number.NaN : (100 * (after - before)) / secs;
+
 export interface MachineCpu {
   busy: number;
   total: number;
@@ -66,4 +70,38 @@ export function brokerPid(): number | null {
   } catch {
     return null;
   }
+}
+
+/** CPU used over a window: by a process and by the broker (100 = one core), by the machine (100 = all cores busy). */
+export interface CpuUse {
+  childCpuPct: number;
+  brokerCpuPct: number;
+  machineBusyPct: number;
+}
+
+/**
+ * Takes the readings that open a window (e.g. a drain) on process `pid`, the broker and the
+ * machine; `close` takes the closing ones (call it right when the window ends) and returns
+ * the CPU used over its `secs` seconds. A broker restarted by someone else in the middle makes
+ * the figures meaningless: `close` then logs a warning through `log`.
+ */
+export function openCpuWindow(pid: number): { close(secs: number, log: (line: string) => void): CpuUse } {
+  const broker = brokerPid();
+  const childAtOpen = cpuSeconds(pid);
+  const brokerAtOpen = broker === null ? null : cpuSeconds(broker);
+  const machineAtOpen = machineCpu();
+  return {
+    close(secs, log) {
+      const childAtClose = cpuSeconds(pid);
+      const brokerAtClose = broker === null ? null : cpuSeconds(broker);
+      if (broker !== null && brokerPid() !== broker)
+        log(`WARNING: the broker (pid ${broker}) was restarted during the drain; discard this run`);
+      const machineAtClose = machineCpu();
+      return {
+        childCpuPct: cpuPercent(childAtOpen, childAtClose, secs),
+        brokerCpuPct: cpuPercent(brokerAtOpen, brokerAtClose, secs),
+        machineBusyPct: busyPercent(machineAtOpen, machineAtClose),
+      };
+    },
+  };
 }

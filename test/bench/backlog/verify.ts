@@ -30,13 +30,18 @@ export interface ExpectedObjectStates<S> {
   same(got: S, want: S): boolean;
 }
 
+/** Which app's changelog to read: its topics, on `partitions` partitions. */
+export interface AppChangelog {
+  brokers: string[];
+  app: string;
+  topics: TopicNames;
+  partitions: number;
+}
+
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 export async function verifyObjectStates<S>(
-  brokers: string[],
-  app: string,
-  topics: TopicNames,
-  partitions: number,
+  { brokers, app, topics, partitions }: AppChangelog,
   expect: ExpectedObjectStates<S>,
 ): Promise<Verdict> {
   const started = performance.now();
@@ -89,14 +94,8 @@ export async function verifyObjectStates<S>(
   return { exact: wrong === 0, changelogRecords, problems, seconds: (performance.now() - started) / 1000 };
 }
 
-export function verifyChangelog(
-  brokers: string[],
-  app: string,
-  topics: TopicNames,
-  partitions: number,
-  expected: ExpectedStates,
-): Promise<Verdict> {
-  return verifyObjectStates<DeviceState>(brokers, app, topics, partitions, {
+export function verifyChangelog(changelog: AppChangelog, expected: ExpectedStates): Promise<Verdict> {
+  return verifyObjectStates<DeviceState>(changelog, {
     object: OBJECT,
     stateName: STATE_NAME,
     keys: expected.keys,

@@ -48,7 +48,7 @@ export async function checkRuntime(
     if (sub.relayed < source.drawn) problems.push(`the relay relayed ${sub.relayed} of ${source.drawn} readings`);
     if (sub.deadLettered > 0) problems.push(`the relay dead-lettered ${sub.deadLettered} readings`);
   }
-  const verdict = await verifyChangelog(brokers, app, topics.app, o.partitions, source);
+  const verdict = await verifyChangelog({ brokers, app, topics: topics.app, partitions: o.partitions }, source);
   log(`${app}: changelog read back (${verdict.changelogRecords} records): ${verdict.exact ? "exact" : verdict.problems.join("; ")}`);
   return [...problems, ...verdict.problems];
 }

@@ -73,9 +73,9 @@
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript";
 import { benchBrokers } from "../brokers.js";
-import { median, medianRows, round } from "../stats.js";
+import { medianRows, round } from "../stats.js";
 import { DrainWatch } from "../backlog/drain_watch.js";
-import { runKafkaStreamsPeer } from "../backlog/peer.js";
+import { compareWithKafkaStreams } from "../backlog/peer.js";
 import { log, type Row } from "./measure.js";
 import { parseArgs } from "./options.js";
 import { runDirect, runSubscription, Scenario } from "./scenarios.js";
@@ -136,22 +136,9 @@ export async function main(args: string[]): Promise<void> {
   }
 
   if (o.peer) {
-    const peerRates: number[] = [];
-    for (let run = 1; run <= o.runs; run++) {
-      log(`Kafka Streams peer run ${run}: run.sh ${o.records} ${o.keys}`);
-      const peer = await runKafkaStreamsPeer(brokers, o.records, o.keys);
-      print({ ...peer, run });
-      peerRates.push(peer.per_s);
-    }
-    const peerPerS = median(peerRates);
+    const comparison = await compareWithKafkaStreams(brokers, "subscription-vs-kafka-streams", o, sub.per_s as number, { log, print });
     print({
-      scenario: "subscription-vs-kafka-streams",
-      n: o.records,
-      k: o.keys,
-      runs: o.runs,
-      kvo_per_s: sub.per_s!,
-      kafka_streams_per_s: round(peerPerS, 0),
-      ratio: round((sub.per_s as number) / peerPerS, 3),
+      ...comparison,
       rss_max_mb: sub.rss_max_mb!,
     });
   }

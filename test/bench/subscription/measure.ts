@@ -4,26 +4,13 @@
  * largest RSS and its stats; and the row that reports it.
  */
 import { percentile, round } from "../stats.js";
-import { brokerPid, busyPercent, cpuSeconds, machineCpu } from "../backlog/proc_stats.js";
+import { openCpuWindow } from "../backlog/proc_stats.js";
 import type { Options } from "./options.js";
 import type { RuntimeProcess, ChildStats } from "./runtime_process.js";
 
 export const log = (line: string): void => void process.stderr.write(`[subscription] ${line}\n`);
 
 export type Row = Record<string, number | boolean | string>;
-
-/** Rejects with `message` when `promise` has not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const cpuPercent = (before: number | null, after: number | null, secs: number): number =>
-  before === null || after === null ? Number.NaN : (100 * (after - before)) / secs;
 
 export interface Drain {
   startupSecs: number;
@@ -40,23 +27,12 @@ export interface Drain {
  * performance.now() at which everything was seen committed), and measures in between.
  */
 export async function measureDrain(rt: RuntimeProcess, spawnedAt: number, o: Options, drained: () => Promise<number>): Promise<Drain> {
-  const first = (await within(
-    rt.next("first"),
-    o.stallMs,
-    `no invocation ended within ${o.stallMs / 1000} s of starting the runtime process (see its stderr above)`,
-  )) as { atMs: number };
-  const broker = brokerPid();
-  const cpuAtFirst = cpuSeconds(rt.pid);
-  const brokerCpuAtFirst = broker === null ? null : cpuSeconds(broker);
-  const machineAtFirst = machineCpu();
+  const first = (await rt.nextWithin("first", o.stallMs, "invocation ended")) as { atMs: number };
+  const cpu = openCpuWindow(rt.pid);
   log(`first invocation ended ${((first.atMs - spawnedAt) / 1000).toFixed(2)} s after spawn; draining`);
   const doneAt = await drained();
   const secs = (performance.timeOrigin + doneAt - first.atMs) / 1000;
-  const cpuAtDone = cpuSeconds(rt.pid);
-  const brokerCpuAtDone = broker === null ? null : cpuSeconds(broker);
-  if (broker !== null && brokerPid() !== broker)
-    log(`WARNING: the broker (pid ${broker}) was restarted during the drain; discard this run`);
-  const machineAtDone = machineCpu();
+  const cpuUse = cpu.close(secs, log);
   rt.sample();
   const rssMax = rt.rssMax;
   const stats = await rt.stats(true);
@@ -65,9 +41,7 @@ export async function measureDrain(rt: RuntimeProcess, spawnedAt: number, o: Opt
     startupSecs: (first.atMs - spawnedAt) / 1000,
     secs,
     rssMax,
-    childCpuPct: cpuPercent(cpuAtFirst, cpuAtDone, secs),
-    brokerCpuPct: cpuPercent(brokerCpuAtFirst, brokerCpuAtDone, secs),
-    machineBusyPct: busyPercent(machineAtFirst, machineAtDone),
+    ...cpuUse,
     stats,
   };
 }

@@ -4,20 +4,13 @@
  * (workload.ts ReadingSource), and no invocation or journal may be left in flight.
  */
 import { isDeepStrictEqual } from "node:util";
-import type { TopicNames } from "../../../runtime/runtime.js";
-import { verifyObjectStates, type Verdict } from "../backlog/verify.js";
+import { verifyObjectStates, type AppChangelog, type Verdict } from "../backlog/verify.js";
 import { deviceId, OBJECT, STATE_NAME, type ReadingSource, type RuleState } from "./workload.js";
 
 export type { Verdict };
 
-export function verifyChangelog(
-  brokers: string[],
-  app: string,
-  topics: TopicNames,
-  partitions: number,
-  source: ReadingSource,
-): Promise<Verdict> {
-  return verifyObjectStates<RuleState>(brokers, app, topics, partitions, {
+export function verifyChangelog(changelog: AppChangelog, source: ReadingSource): Promise<Verdict> {
+  return verifyObjectStates<RuleState>(changelog, {
     object: OBJECT,
     stateName: STATE_NAME,
     keys: source.keys,
