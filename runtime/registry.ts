@@ -13,6 +13,8 @@ export interface ResolvedHandler {
 /** The objects and services one runtime hosts, by name. */
 export class Registry {
   private readonly byName = new Map<string, Definition>();
+  /** target → handler → its resolution (only handlers that exist: unknown names are not kept). */
+  private readonly resolved = new Map<string, Map<string, ResolvedHandler>>();
 
   constructor(
     definitions: Definition[],
@@ -34,12 +36,21 @@ export class Registry {
   }
 
   handler(target: string, handler: string): ResolvedHandler | undefined {
+    // Looked up several times per invocation: resolved once per handler (definitions never
+    // change after the runtime is created).
+    const byHandler = this.resolved.get(target);
+    const cached = byHandler?.get(handler);
+    if (cached) return cached;
     const def = this.byName.get(target);
     if (!def || !Object.hasOwn(handlersOf(def), handler)) return undefined;
     const value = handlersOf(def)[handler];
     const retry = resolveRetryPolicy(def.options.retry, this.defaultRetry);
-    if (def.kind === "service") return { fn: value as ResolvedHandler["fn"], mode: "service", retry };
-    if (isShared(value)) return { fn: value.fn as ResolvedHandler["fn"], mode: "shared", retry };
-    return { fn: value as ResolvedHandler["fn"], mode: "exclusive", retry };
+    let resolved: ResolvedHandler;
+    if (def.kind === "service") resolved = { fn: value as ResolvedHandler["fn"], mode: "service", retry };
+    else if (isShared(value)) resolved = { fn: value.fn as ResolvedHandler["fn"], mode: "shared", retry };
+    else resolved = { fn: value as ResolvedHandler["fn"], mode: "exclusive", retry };
+    if (byHandler) byHandler.set(handler, resolved);
+    else this.resolved.set(target, new Map([[handler, resolved]]));
+    return resolved;
   }
 }

@@ -114,8 +114,13 @@ export function abortTransaction(producer: Producer, timeoutMs: number): Promise
 /** A consumed message as the runtime sees it. */
 export function toInbound(m: Message): InboundRecord {
   const headers: Record<string, Buffer> = {};
-  for (const h of m.headers ?? []) {
-    for (const [k, v] of Object.entries(h)) headers[k] = typeof v === "string" ? Buffer.from(v) : v;
+  if (m.headers) {
+    for (const h of m.headers) {
+      for (const k in h) {
+        const v = h[k]!;
+        headers[k] = typeof v === "string" ? Buffer.from(v) : v;
+      }
+    }
   }
   const key = m.key === undefined || m.key === null ? null : typeof m.key === "string" ? Buffer.from(m.key) : m.key;
   return {

@@ -22,7 +22,7 @@
  * A commit whose outcome is not yet known (commitTransaction timed out: the coordinator may
  * have it) is resumed, not reported: librdkafka resumes it when the call is repeated.
  */
-import type { TransactionBatch } from "../../runtime/log/log.js";
+import type { OutboundRecord, TransactionBatch } from "../../runtime/log/log.js";
 import { FencedError, KafkaRetryableError, RdCodes, TransportStoppedError, asRdError, classifyTxnError, describe } from "./errors.js";
 import type { GroupConsumer } from "./group.js";
 import { baseConfig, type ResolvedOptions } from "./options.js";
@@ -37,6 +37,7 @@ import {
   sendOffsetsToTransaction,
   sleep,
   type Producer,
+  type RdKafka,
 } from "./rdkafka.js";
 
 /**
@@ -61,6 +62,14 @@ class Deliveries {
   settled(): Promise<void> {
     return this.pending === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
   }
+}
+
+/** Headers as the client takes them: one single-entry object per header, in order. */
+function clientHeaders(headers: Record<string, Buffer>): RdKafka.MessageHeader[] | undefined {
+  let out: RdKafka.MessageHeader[] | undefined;
+  // a computed key defines the property, whatever the name (an assignment of "__proto__" would not)
+  for (const name in headers) (out ??= []).push({ [name]: headers[name]! });
+  return out;
 }
 
 export class TransactionalProducer {
@@ -197,8 +206,9 @@ export class TransactionalProducer {
     }
     try {
       // synchronous while librdkafka's queue takes records; awaits only when it is full
-      for (const r of batch.records) if (!this.tryProduce(p, r)) await this.produce(p, r);
-      const delivered = this.deliveries.get(p)?.settled() ?? Promise.resolve();
+      const deliveries = this.deliveries.get(p);
+      for (const r of batch.records) if (!this.tryProduce(p, r, deliveries)) await this.produce(p, r, deliveries);
+      const delivered = deliveries?.settled() ?? Promise.resolve();
       if (batch.offsets.size > 0) {
         const offsets = [...batch.offsets].map(([partition, next]) => ({
           topic: this.o.inputTopic,
@@ -217,21 +227,28 @@ export class TransactionalProducer {
   }
 
   /** Produces at once; false when the local queue is full (then produce() waits for room). */
-  private tryProduce(p: Producer, r: TransactionBatch["records"][number]): boolean {
-    const headers = r.headers ? Object.entries(r.headers).map(([k, v]) => ({ [k]: v })) : undefined;
+  private tryProduce(p: Producer, r: OutboundRecord, deliveries: Deliveries | undefined): boolean {
     try {
-      p.produce(r.topic, r.partition ?? null, r.value, r.key ?? undefined, null, undefined, headers);
+      p.produce(
+        r.topic,
+        r.partition ?? null,
+        r.value,
+        r.key ?? undefined,
+        null,
+        undefined,
+        r.headers ? clientHeaders(r.headers) : undefined,
+      );
     } catch (err) {
       if (asRdError(err).code === RdCodes.ERR__QUEUE_FULL) return false;
       throw err;
     }
-    this.deliveries.get(p)?.sent();
+    deliveries?.sent();
     return true;
   }
 
   /** Produces, waiting while librdkafka's local queue is full for in-flight records to be acknowledged. */
-  private async produce(p: Producer, r: TransactionBatch["records"][number]): Promise<void> {
-    while (!this.tryProduce(p, r)) {
+  private async produce(p: Producer, r: OutboundRecord, deliveries: Deliveries | undefined): Promise<void> {
+    while (!this.tryProduce(p, r, deliveries)) {
       if (this.stopped) throw new TransportStoppedError("produce");
       await sleep(5);
     }

@@ -47,10 +47,15 @@ export class NewerSchemaVersionError extends KvoError {
   }
 }
 
+/** Records up to this size are encoded without an intermediate buffer (see encodeWith). */
+const SCRATCH_BYTES = 64 * 1024;
+
 export class VersionedCodec<T> {
   private readonly current: avro.Type;
   private readonly currentVersion: number;
   private readonly resolvers = new Map<number, { writer: avro.Type; resolver: avro.Resolver | null }>();
+  /** Where records are encoded before being copied out (one per codec; encoding is synchronous). */
+  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
   constructor(
     readonly family: string,
@@ -89,16 +94,24 @@ export class VersionedCodec<T> {
   }
 
   private encodeWith(version: number, type: avro.Type, value: T): Buffer {
-    let body: Buffer;
     try {
-      body = type.toBuffer(value);
+      // Most records fit the scratch buffer: encoded there behind the version byte, then copied
+      // once into a buffer of the exact size (toBuffer would allocate and copy once more).
+      const end = type.encode(value, this.scratch, 1);
+      if (end >= 0) {
+        const out = Buffer.allocUnsafe(end);
+        this.scratch.copy(out, 0, 0, end);
+        out[0] = version;
+        return out;
+      }
+      const body = type.toBuffer(value); // larger than the scratch buffer
+      const out = Buffer.allocUnsafe(body.length + 1);
+      out[0] = version;
+      body.copy(out, 1);
+      return out;
     } catch (cause) {
       throw new SerializationError(`cannot encode ${this.family} record (version ${version}): ${(cause as Error).message}`, { cause });
     }
-    const out = Buffer.allocUnsafe(body.length + 1);
-    out[0] = version;
-    body.copy(out, 1);
-    return out;
   }
 
   decode(bytes: Buffer): T {

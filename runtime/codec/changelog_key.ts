@@ -14,15 +14,35 @@ export type ChangelogKey =
   | { type: "tmr"; id: string }
   | { type: "st"; object: string; key: string; name: string };
 
+/**
+ * Whether JSON.stringify writes `s` as it is, between quotes: no quote, backslash, control
+ * character or surrogate (it escapes lone surrogates; pairs, which it keeps, take the slow
+ * path too, with the same result). It escapes nothing else.
+ */
+function verbatimInJson(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
+}
+
+/**
+ * Exactly JSON.stringify of the key's array. Built by concatenation when every part needs no
+ * escaping (ids and most object keys): a key is encoded for each changelog write, several per
+ * invocation, and JSON.stringify of an array costs several times more.
+ */
 export function encodeChangelogKey(key: ChangelogKey): string {
   switch (key.type) {
     case "inv":
     case "jnl":
     case "out":
     case "tmr":
-      return JSON.stringify([key.type, key.id]);
+      return verbatimInJson(key.id) ? `["${key.type}","${key.id}"]` : JSON.stringify([key.type, key.id]);
     case "st":
-      return JSON.stringify(["st", key.object, key.key, key.name]);
+      return verbatimInJson(key.object) && verbatimInJson(key.key) && verbatimInJson(key.name)
+        ? `["st","${key.object}","${key.key}","${key.name}"]`
+        : JSON.stringify(["st", key.object, key.key, key.name]);
   }
 }
 

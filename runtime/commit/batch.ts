@@ -10,6 +10,20 @@ export function recordBytes(record: OutboundRecord): number {
   return bytes;
 }
 
+/** Gives a lazy write's changelog key and value when its batch is sealed. */
+export type LazyEncode = () => { key: string; value: Buffer };
+
+/** A lazy changelog write (see Batch.putChangelogLazy); the handle retractLazy takes back. */
+export class LazyWrite {
+  retracted = false;
+  constructor(
+    readonly batch: Batch,
+    readonly partition: number,
+    readonly estimate: number,
+    readonly encode: LazyEncode,
+  ) {}
+}
+
 /**
  * One unit of group commit: the records of one Kafka transaction and the input positions
  * they account for.
@@ -23,6 +37,15 @@ export function recordBytes(record: OutboundRecord): number {
 export class Batch {
   /** `${partition}\0${key}` → changelog record; the last write of a key in a batch wins. */
   readonly changelog = new Map<string, OutboundRecord>();
+  /**
+   * Changelog writes made only if the batch is sealed before they are retracted (see
+   * CommitSink.putChangelogLazy), in write order; retracted ones stay in the array, flagged.
+   * Kept apart from `changelog` so that the common put-then-retract pair costs no map churn.
+   */
+  private readonly lazy: LazyWrite[] = [];
+  /** Lazy writes not retracted, and their estimated bytes (keys are counted when encoded). */
+  private lazyLive = 0;
+  private lazyBytes = 0;
   readonly others: OutboundRecord[] = [];
   /** Input positions consumed into this batch while it was open (partition → next offset). */
   readonly consumed = new Map<number, bigint>();
@@ -46,18 +69,55 @@ export class Batch {
   readonly settled: Promise<void> = new Promise<void>((resolve) => (this.settleFn = resolve));
 
   get empty(): boolean {
-    return this.changelog.size === 0 && this.others.length === 0 && this.consumed.size === 0;
+    return this.changelog.size === 0 && this.others.length === 0 && this.consumed.size === 0 && this.lazyLive === 0;
   }
 
+  /** Records of the batch, counting the live lazy writes. */
   get size(): number {
-    return this.changelog.size + this.others.length;
+    return this.changelog.size + this.others.length + this.lazyLive;
   }
 
+  /**
+   * Records and estimated bytes of the batch's live lazy writes (part of size and bytes). The
+   * transaction caps count them only beyond an allowance (GroupCommitter.full): a lazy write
+   * usually disappears before the batch is sealed (its invocation ends first), so counting
+   * each would seal batches in the middle of a delivery, full of records that would otherwise
+   * never be written.
+   */
+  get lazyCount(): number {
+    return this.lazyLive;
+  }
+
+  get lazyByteCount(): number {
+    return this.lazyBytes;
+  }
+
+  /** The last write of a changelog key in a batch wins. */
   putChangelog(slot: string, record: OutboundRecord): void {
     const previous = this.changelog.get(slot);
     if (previous) this.bytes -= recordBytes(previous);
     this.changelog.set(slot, record);
     this.bytes += recordBytes(record);
+  }
+
+  /** A changelog write encoded when the batch is sealed, unless retracted first (retractLazy). */
+  putChangelogLazy(partition: number, estimate: number, encode: LazyEncode): LazyWrite {
+    const write = new LazyWrite(this, partition, estimate, encode);
+    this.lazy.push(write);
+    this.lazyLive++;
+    this.lazyBytes += estimate;
+    this.bytes += estimate;
+    return write;
+  }
+
+  /** Takes a lazy write of this (open) batch back; false when it is not live in this batch. */
+  retractLazy(write: LazyWrite): boolean {
+    if (write.batch !== this || write.retracted) return false;
+    write.retracted = true;
+    this.lazyLive--;
+    this.lazyBytes -= write.estimate;
+    this.bytes -= write.estimate;
+    return true;
   }
 
   /** Removes a changelog write of this batch; false when the batch holds none for the slot. */
@@ -67,6 +127,26 @@ export class Batch {
     this.bytes -= recordBytes(previous);
     this.changelog.delete(slot);
     return true;
+  }
+
+  /**
+   * Encodes the live lazy writes into changelog records: called once, when the batch is
+   * sealed. A lazy write yields to an ordinary write of the same key in the batch (that one is
+   * newer: lazy writes stand for records that were due when they were made).
+   */
+  materialize(changelogTopic: string): void {
+    for (const write of this.lazy) {
+      if (write.retracted) continue;
+      write.retracted = true; // sealed: no longer retractable
+      const { key, value } = write.encode();
+      const slot = `${write.partition}\0${key}`;
+      this.bytes -= write.estimate;
+      if (this.changelog.has(slot)) continue;
+      this.putChangelog(slot, { topic: changelogTopic, partition: write.partition, key: Buffer.from(key), value });
+    }
+    this.lazy.length = 0;
+    this.lazyLive = 0;
+    this.lazyBytes = 0;
   }
 
   emit(record: OutboundRecord): void {

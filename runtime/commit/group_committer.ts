@@ -1,7 +1,7 @@
 import { FencedError, KvoError, toKvoError } from "../../sdk/errors.js";
 import type { LogTransport, OutboundRecord } from "../log/log.js";
 import type { Clock, Logger } from "../support.js";
-import { Batch } from "./batch.js";
+import { Batch, type LazyEncode, type LazyWrite } from "./batch.js";
 import type { BatchToken, CommitSink } from "./sink.js";
 
 export interface CommitStats {
@@ -45,7 +45,9 @@ export interface CommitHooks {
  * - a batch's offsets are fixed when it is sealed; a batch that failed with a retryable error
  *   is committed again, unchanged (same records, same offsets), in a new transaction, so no
  *   offset is ever committed ahead of the records written for the inputs before it;
- * - a transaction holds about maxTransactionRecords records and maxTransactionBytes bytes: a
+ * - a transaction holds about maxTransactionRecords records and maxTransactionBytes bytes,
+ *   plus at most as many again of lazy `inv` records (invocations still in flight when it
+ *   is sealed, see full()): a
  *   full batch is sealed at the end of the synchronous step that filled it (never inside one:
  *   what one step writes commits together) and the following writes open a new one, so a
  *   backlog never makes a transaction long (it must stay far below transaction.timeout.ms);
@@ -103,6 +105,18 @@ export class GroupCommitter implements CommitSink {
     batch.putChangelog(`${partition}\0${key}`, { topic: this.changelogTopic, partition, key: Buffer.from(key), value });
     this.written();
     return batch;
+  }
+
+  putChangelogLazy(partition: number, estimate: number, encode: LazyEncode): LazyWrite {
+    const write = this.open.putChangelogLazy(partition, estimate, encode);
+    if (this.stopped)
+      this.open.retractLazy(write); // nothing reaches a batch after stop
+    else this.written();
+    return write;
+  }
+
+  retractLazy(write: LazyWrite): boolean {
+    return write.batch === this.open && this.open.retractLazy(write);
   }
 
   retract(partition: number, key: string, token: BatchToken): boolean {
@@ -178,7 +192,14 @@ export class GroupCommitter implements CommitSink {
   }
 
   private full(): boolean {
-    return this.open.size >= this.limits.maxTransactionRecords || this.open.bytes >= this.limits.maxTransactionBytes;
+    // Lazy writes (`inv` records) count only beyond an allowance of as many again: most are
+    // retracted before the batch is sealed (Batch.lazyCount), and a delivery of many records
+    // must not seal batches full of them before their handlers could end.
+    const batch = this.open;
+    const { maxTransactionRecords: maxRecords, maxTransactionBytes: maxBytes } = this.limits;
+    const records = batch.size - batch.lazyCount + Math.max(0, batch.lazyCount - maxRecords);
+    const bytes = batch.bytes - batch.lazyByteCount + Math.max(0, batch.lazyByteCount - maxBytes);
+    return records >= maxRecords || bytes >= maxBytes;
   }
 
   private written(): void {
@@ -202,6 +223,7 @@ export class GroupCommitter implements CommitSink {
   private seal(): void {
     const batch = this.open;
     this.open = new Batch();
+    batch.materialize(this.changelogTopic);
     for (const [partition, next] of batch.consumed) if (this.positions.has(partition)) this.positions.set(partition, next);
     batch.offsets = new Map(this.positions);
     this.sealed.push(batch);

@@ -1,4 +1,5 @@
 import type { OutboundRecord } from "../log/log.js";
+import type { LazyEncode, LazyWrite } from "./batch.js";
 
 /** Names the batch a write joined (see CommitSink.retract). */
 export type BatchToken = object;
@@ -20,6 +21,16 @@ export interface CommitSink {
    * in that open batch, retracting is the same as writing a tombstone, one record cheaper.
    */
   retract(partition: number, key: string, token: BatchToken): boolean;
+  /**
+   * A changelog record needed only if the batch is sealed before it is retracted: `encode`
+   * gives its key and value when the batch is sealed, and it costs nothing if retractLazy
+   * takes it back while the batch is open (an invocation that ends in the batch that accepted
+   * it never writes its `inv` record). `estimate` (bytes) counts towards the batch's limits
+   * meanwhile. An ordinary write of the same key in the batch supersedes it.
+   */
+  putChangelogLazy(partition: number, estimate: number, encode: LazyEncode): LazyWrite;
+  /** Takes a lazy write back if its batch is still open: true when it will never be written. */
+  retractLazy(write: LazyWrite): boolean;
   /** Any other record: replies, DLQ, outgoing invocations. */
   emit(record: OutboundRecord): void;
   /** The next input offset of a partition whose records are all accounted for in the batch. */

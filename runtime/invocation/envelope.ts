@@ -43,6 +43,10 @@ function header(record: InboundRecord, name: string): string | null {
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function utf8OrNull(bytes: Buffer): string | null {
+  // Buffer's own decoder is much faster than TextDecoder; it turns invalid bytes into U+FFFD,
+  // so only text containing U+FFFD (invalid bytes, or a real U+FFFD) needs the strict decoder.
+  const text = bytes.toString("utf8");
+  if (!text.includes("\uFFFD")) return text;
   try {
     return strictUtf8.decode(bytes);
   } catch {
@@ -127,33 +131,52 @@ export function replyTopicProblem(record: InboundRecord, replyTopicStatus: (topi
   return null;
 }
 
+/** The id of a record that became no invocation (its rejection's replies and DLQ copy name it). */
+function positionId(record: InboundRecord): string {
+  return `p${record.partition}-o${record.offset}`;
+}
+
+function where(record: InboundRecord): string {
+  return `record ${record.partition}@${record.offset}`;
+}
+
+function reject(code: ErrorCode, message: string, record: InboundRecord, replyTo: ReplyTarget | null): RejectedInvocation {
+  return { error: new BadInvocationError(code, message), replyTo, id: positionId(record) };
+}
+
+const noStatus = (): ReplyTopicStatus => undefined;
+
+/**
+ * Checks an invocation record and takes it apart. Runs for every record a partition consumes,
+ * so it creates no closures, and what only a rejection needs (its messages, the position id)
+ * is built only when rejecting.
+ */
 export function parseInvocation(
   record: InboundRecord,
   registry: Registry,
-  replyTopicStatus: (topic: string) => ReplyTopicStatus = () => undefined,
+  replyTopicStatus: (topic: string) => ReplyTopicStatus = noStatus,
 ): ParsedInvocation | RejectedInvocation {
   const replyTopic = header(record, H.replyTo);
   const replyTo: ReplyTarget | null = replyTopic ? { topic: replyTopic, correlationId: header(record, H.correlationId) } : null;
-  const fallbackId = `p${record.partition}-o${record.offset}`;
-  const reject = (code: ErrorCode, message: string): RejectedInvocation => ({
-    error: new BadInvocationError(code, message),
-    replyTo,
-    id: fallbackId,
-  });
-
-  const at = `record ${record.partition}@${record.offset}`;
   // checked first: no failure reply can be sent to such a topic either
-  const problem = replyTopicProblem(record, replyTopicStatus);
-  if (problem) return { error: problem, replyTo: null, id: fallbackId };
+  const problem = replyTopic === null ? null : replyTopicProblem(record, replyTopicStatus);
+  if (problem) return { error: problem, replyTo: null, id: positionId(record) };
   if (record.key === null || record.key.length === 0) {
-    return reject("missing_key", `${at} has no key. Set the record key to "<Object>/<key>" (or "<Service>" for a service).`);
+    return reject(
+      "missing_key",
+      `${where(record)} has no key. Set the record key to "<Object>/<key>" (or "<Service>" for a service).`,
+      record,
+      replyTo,
+    );
   }
   const rawKey = utf8OrNull(record.key);
   if (rawKey === null) {
     return reject(
       "invalid_key",
-      `${at}: the record key is not valid UTF-8 (hex ${hexPreview(record.key)}). Keys are text: produce the key "<Object>/<key>" ` +
+      `${where(record)}: the record key is not valid UTF-8 (hex ${hexPreview(record.key)}). Keys are text: produce the key "<Object>/<key>" ` +
         `(or "<Service>[/<routing key>]") encoded as UTF-8; encode a binary id as hex or base64 first.`,
+      record,
+      replyTo,
     );
   }
   const slash = rawKey.indexOf("/");
@@ -164,50 +187,80 @@ export function parseInvocation(
   if (!def) {
     return reject(
       "unknown_target",
-      `${at}: no object or service named "${target}" is registered in this app (known: ${registry.names().join(", ") || "none"}).`,
+      `${where(record)}: no object or service named "${target}" is registered in this app (known: ${registry.names().join(", ") || "none"}).`,
+      record,
+      replyTo,
     );
   }
   if (def.kind === "object" && (routingKey === null || routingKey.length === 0)) {
-    return reject("missing_key", `${at}: object ${target} needs a key; set the record key to "${target}/<key>".`);
+    return reject(
+      "missing_key",
+      `${where(record)}: object ${target} needs a key; set the record key to "${target}/<key>".`,
+      record,
+      replyTo,
+    );
   }
   const handler = header(record, H.handler);
   if (!handler)
     return reject(
       "missing_handler",
-      `${at}: header ${H.handler} is missing; name the handler of ${target} to call (one of: ${Object.keys(handlersOf(def)).join(", ")}).`,
+      `${where(record)}: header ${H.handler} is missing; name the handler of ${target} to call (one of: ${Object.keys(handlersOf(def)).join(", ")}).`,
+      record,
+      replyTo,
     );
   if (!Object.hasOwn(handlersOf(def), handler)) {
-    return reject("unknown_handler", `${at}: ${target} has no handler "${handler}" (known: ${Object.keys(handlersOf(def)).join(", ")}).`);
+    return reject(
+      "unknown_handler",
+      `${where(record)}: ${target} has no handler "${handler}" (known: ${Object.keys(handlersOf(def)).join(", ")}).`,
+      record,
+      replyTo,
+    );
   }
   let decodedInput: unknown;
   try {
     decodedInput = decodeJson(record.value, `input of ${target}.${handler}`);
   } catch (e) {
-    return reject("invalid_input", `${at}: ${(e as Error).message}. The record value must be JSON (or empty for no input).`);
+    return reject(
+      "invalid_input",
+      `${where(record)}: ${(e as Error).message}. The record value must be JSON (or empty for no input).`,
+      record,
+      replyTo,
+    );
   }
   const userHeaders: Record<string, string> = {};
-  for (const [name, value] of Object.entries(record.headers)) {
+  let fromSource = false;
+  let fromCall = false;
+  const headers = record.headers;
+  for (const name of Object.keys(headers)) {
     // kvo-source-* (a subscription's relay) are kept: they become ctx.request.source; kvo-caller*
     // (a call from another handler) are kept: they say where the outcome goes, after a restore too
-    if (!name.startsWith(KVO_HEADER_PREFIX) || isSourceHeader(name) || isCallRequestHeader(name))
-      userHeaders[name] = value.toString("utf8");
+    if (!name.startsWith(KVO_HEADER_PREFIX)) userHeaders[name] = headers[name]!.toString("utf8");
+    else if (isSourceHeader(name)) {
+      fromSource = true;
+      userHeaders[name] = headers[name]!.toString("utf8");
+    } else if (isCallRequestHeader(name)) {
+      fromCall = true;
+      userHeaders[name] = headers[name]!.toString("utf8");
+    }
   }
   let idempotencyKey: string | null = null; // an empty header means none
-  const idempotencyBytes = record.headers[H.idempotencyKey];
+  const idempotencyBytes = headers[H.idempotencyKey];
   if (idempotencyBytes !== undefined && idempotencyBytes.length > 0) {
     idempotencyKey = utf8OrNull(idempotencyBytes);
     if (idempotencyKey === null) {
       return reject(
         "invalid_key",
-        `${at}: header ${H.idempotencyKey} is not valid UTF-8 (hex ${hexPreview(idempotencyBytes)}). Send the idempotency key as UTF-8 text; encode a binary id as hex or base64 first.`,
+        `${where(record)}: header ${H.idempotencyKey} is not valid UTF-8 (hex ${hexPreview(idempotencyBytes)}). Send the idempotency key as UTF-8 text; encode a binary id as hex or base64 first.`,
+        record,
+        replyTo,
       );
     }
   }
   const key = def.kind === "object" ? routingKey : null;
   // made by a subscription: the id names the source record (see ingress/source_headers.ts)
-  const source = idempotencyKey === null ? splitSourceHeaders(userHeaders).source : undefined;
+  const source = idempotencyKey === null && fromSource ? splitSourceHeaders(userHeaders).source : undefined;
   // made by a call: the id names the caller's journal entry, so the caller can cancel it
-  const caller = callerOf(userHeaders);
+  const caller = fromCall ? callerOf(userHeaders) : null;
   return {
     id: caller
       ? calleeInvocationId(caller.invocationId, caller.entry)

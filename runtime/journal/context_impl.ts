@@ -64,9 +64,10 @@ export interface ContextOptions {
   abort?: AttemptAbort;
   /**
    * Throws when a state value could not be written (too large for one record). Checked at
-   * ctx.set: the value is written only with the outcome, too late to fail the call.
+   * ctx.set: the value is written only with the outcome, too late to fail the call. Gets the
+   * object's target and key too, so one function can serve every attempt.
    */
-  checkStateValue?: (name: string, bytes: Buffer) => void;
+  checkStateValue?: (name: string, bytes: Buffer, target: string, key: string | null) => void;
   /** Where ctx.emit may write and how much (reserved topics, size limits); emit refuses without it. */
   emitPolicy?: EmitPolicy;
   /** Calls, sends, timers, awakeables (the partition's side); unavailable without it. */
@@ -104,21 +105,30 @@ const NEVER_ABORTED = new AbortController().signal;
  * settle, so user code cannot act on a superseded attempt.
  */
 export class ContextImpl implements ObjectContext, WorkflowPromises, StepHost {
-  readonly date: DurableDate;
   private cursor = 0;
   private divergence: NonDeterminismError | null = null;
   private ended = false;
   private random: DeterministicRandom | null = null;
-  private readonly interactions: Interactions;
+  // Made on first use: most attempts (a state update) never call, sleep or read the date, and
+  // a backlog makes thousands of contexts a second.
+  private durableDate: DurableDate | null = null;
+  private interactionsOf: Interactions | null = null;
   /** Awaits of pending entries in progress, and ctx.run actions running (suspension bookkeeping). */
   private waits = 0;
   private runningSteps = 0;
   private blocked = false;
 
   constructor(private readonly o: ContextOptions) {
-    this.date = { now: () => this.durableNow() };
-    this.interactions = new Interactions(this);
     o.abort?.onAbort(() => this.abandon());
+  }
+
+  get date(): DurableDate {
+    // an arrow, as before: `const { now } = ctx.date` keeps working
+    return (this.durableDate ??= { now: () => this.durableNow() });
+  }
+
+  private get interactions(): Interactions {
+    return (this.interactionsOf ??= new Interactions(this));
   }
 
   // ---- StepHost (for Interactions) ---------------------------------------------------------
@@ -278,7 +288,7 @@ export class ContextImpl implements ObjectContext, WorkflowPromises, StepHost {
   async get<T>(name: string): Promise<T | null> {
     this.requireLive();
     this.requireState("get");
-    refuseReservedName(name, "get", this.where());
+    refuseReservedName(name, "get", this);
     const bytes = await this.readState(name);
     if (bytes === null) return null;
     return decodeJson(bytes, `state "${name}"`) as T;
@@ -314,33 +324,30 @@ export class ContextImpl implements ObjectContext, WorkflowPromises, StepHost {
 
   set(name: string, value: unknown): void {
     this.requireWritable("set");
-    refuseReservedName(name, "set", this.where());
+    refuseReservedName(name, "set", this);
     if (value === undefined)
       throw new TerminalError(`ctx.set("${name}", undefined): use ctx.clear("${name}") to remove a value`, { code: "invalid_state_value" });
     const bytes = encodeJson(value, `state "${name}"`);
-    if (bytes) this.o.checkStateValue?.(name, bytes);
-    this.record("set", name, bytes, () => {
-      this.o.overlay.writes.set(name, bytes);
-      this.o.onStateWrite?.(name, bytes);
-    });
+    if (bytes) this.o.checkStateValue?.(name, bytes, this.o.target, this.o.key);
+    this.record("set", name, bytes);
+    this.o.overlay.writes.set(name, bytes);
+    this.o.onStateWrite?.(name, bytes);
   }
 
   clear(name: string): void {
     this.requireWritable("clear");
-    refuseReservedName(name, "clear", this.where());
-    this.record("clear", name, null, () => {
-      this.o.overlay.writes.set(name, null);
-      this.o.onStateWrite?.(name, null);
-    });
+    refuseReservedName(name, "clear", this);
+    this.record("clear", name, null);
+    this.o.overlay.writes.set(name, null);
+    this.o.onStateWrite?.(name, null);
   }
 
   clearAll(): void {
     this.requireWritable("clearAll");
-    this.record("clearAll", "", null, () => {
-      this.o.overlay.writes.clear();
-      this.o.overlay.clearedAll = true;
-      this.o.onStateWrite?.(null, null);
-    });
+    this.record("clearAll", "", null);
+    this.o.overlay.writes.clear();
+    this.o.overlay.clearedAll = true;
+    this.o.onStateWrite?.(null, null);
   }
 
   // ---- egress ------------------------------------------------------------------------------
@@ -489,17 +496,14 @@ export class ContextImpl implements ObjectContext, WorkflowPromises, StepHost {
   }
 
   /**
-   * Records a synchronous state action. Its effect applies to the overlay at once and to the
-   * object with the outcome; its journal entry rides along with the next step (a handler that
-   * only touches state writes no journal).
+   * Journals a synchronous state action (the caller then applies it: to the overlay at once,
+   * to the object with the outcome). A replay checks it against the recorded entry (throwing
+   * on divergence, before anything is applied); a new one rides along with the next step (a
+   * handler that only touches state writes no journal).
    */
-  private record(kind: JournalKind, name: string, value: Buffer | null, apply: () => void): void {
-    if (this.replay(kind, name, value)) {
-      apply();
-      return;
-    }
+  private record(kind: JournalKind, name: string, value: Buffer | null): void {
+    if (this.replay(kind, name, value)) return;
     this.o.journal.completeRidingAlong(this.o.journal.reserve(), { kind, name, value, failure: null });
-    apply();
   }
 
   private unwrapRun<T>(entry: JournalEntryRecord): T {
@@ -550,10 +554,11 @@ export class ContextImpl implements ObjectContext, WorkflowPromises, StepHost {
 }
 
 /** "$kvo.*" state names belong to the runtime (a workflow's run outcome and durable promises). */
-function refuseReservedName(name: string, method: string, where: string): void {
+function refuseReservedName(name: string, method: string, ctx: ContextImpl): void {
+  // `where` only when refusing: this runs on every ctx.get/set/clear
   if (name.startsWith(RESERVED_STATE_PREFIX)) {
     throw new TerminalError(
-      `${where}: ctx.${method}("${name}"): names starting with "${RESERVED_STATE_PREFIX}" are kept by the runtime; choose another name`,
+      `${ctx.where()}: ctx.${method}("${name}"): names starting with "${RESERVED_STATE_PREFIX}" are kept by the runtime; choose another name`,
       {
         code: "reserved_state_name",
       },

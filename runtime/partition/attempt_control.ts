@@ -2,6 +2,8 @@ import type { KvoError } from "../../sdk/errors.js";
 import type { AttemptAbort } from "../journal/context_impl.js";
 import type { Clock } from "../support.js";
 
+const ignore = (): void => undefined;
+
 /**
  * The deadline and abort switch of one running attempt.
  *
@@ -29,7 +31,7 @@ export class AttemptControl implements AttemptAbort {
     this.startedAt = clock.now();
     this.interrupted = new Promise<never>((_, reject) => (this.rejectInterrupted = reject));
     // An abort after the attempt settled has nobody racing it: never an unhandled rejection.
-    this.interrupted.catch(() => undefined);
+    this.interrupted.catch(ignore);
     this.timer = clock.setTimeout(() => {
       this.timer = null;
       this.abort(timeoutError());

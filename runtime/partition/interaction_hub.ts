@@ -105,58 +105,25 @@ export class InteractionHub {
 
   // ---- what a context may do ---------------------------------------------------------------
 
+  /**
+   * The InteractionPort of an attempt of `inv`. One small object per attempt, no closures: an
+   * attempt is made per invocation (a backlog makes thousands a second) and most never call,
+   * send or sleep (under tsx, every named closure also costs a defineProperty of its name).
+   */
   portFor(inv: WaitingInvocation): InteractionPort {
-    const h = this.h;
-    const { record } = inv;
-    const heldChain = (): string[] => {
-      const path = callerOf(record.headers)?.path ?? [];
-      return inv.mode === "exclusive" && record.key !== null ? [...path, objectId(record.target, record.key)].slice(-MAX_CALL_PATH) : path;
-    };
-    return {
-      handlerMode: (target, handler) => h.registry.handler(target, handler)?.mode ?? null,
-      heldChain,
-      calleeId: (entry) => calleeInvocationId(record.id, entry),
-      emitCall: (call) =>
-        h.sink.emit(
-          callRequestRecord({
-            topic: h.invocationsTopic,
-            recordKey: call.recordKey,
-            handler: call.handler,
-            input: call.input,
-            caller: { invocationId: record.id, partition: h.partition, entry: call.entry },
-            path: heldChain(),
-          }),
-        ),
-      emitSend: (send) => {
-        const key = Buffer.from(send.recordKey);
-        const headers = { [H.handler]: Buffer.from(send.handler) };
-        if (send.fireAt === null) {
-          h.sink.emit({ topic: h.invocationsTopic, key, value: send.input, headers });
-          return;
-        }
-        const timer: TimerRecord = { id: `${record.id}:${send.entry}`, fireAt: send.fireAt, key, value: send.input, headers };
-        h.state.timers.set(timer.id, timer);
-        h.sink.putChangelog(h.partition, encodeChangelogKey({ type: "tmr", id: timer.id }), codecs.timer.encode(timer));
-        this.timers.add(SEND + timer.id, timer.fireAt);
-      },
-      wakeAt: (entry, at) => this.timers.add(wakeId(record.id, entry), at),
-      now: () => h.clock.now(),
-      awakeableId: (entry) => formatAwakeableId(h.partition, entry, record.id),
-      checkAwakeableId: (id) => {
-        const problem = awakeableIdProblem(id);
-        if (problem) throw new TerminalError(problem, { code: "invalid_awakeable" });
-      },
-      emitAwakeableCompletion: (id, completion) =>
-        h.sink.emit(awakeableCompletionRecord(h.invocationsTopic, { id, value: completion.value, failure: completion.failure })),
-      promiseValue: (name) => {
-        const stored = record.key === null ? undefined : h.state.objectState(record.target, record.key)?.get(promiseStateName(name));
-        return stored === undefined ? null : decodeStoredOutcome(stored, `durable promise "${name}"`);
-      },
-      resolvePromise: (name, completion) => {
-        if (record.key !== null) this.resolvePromise(record.target, record.key, name, completion);
-      },
-      watchPromise: (name, entry) => this.watchPromise(record, name, entry),
-    };
+    return new InvocationPort(this, this.h, inv);
+  }
+
+  /** Keeps a delayed send as a durable timer (changelog) and arms it (for InvocationPort). */
+  keepDelayedSend(timer: TimerRecord): void {
+    this.h.state.timers.set(timer.id, timer);
+    this.h.sink.putChangelog(this.h.partition, encodeChangelogKey({ type: "tmr", id: timer.id }), codecs.timer.encode(timer));
+    this.timers.add(SEND + timer.id, timer.fireAt);
+  }
+
+  /** Wakes the sleep at journal `entry` of an invocation at `at` (for InvocationPort). */
+  wakeAt(invocationId: string, entry: number, at: number): void {
+    this.timers.add(wakeId(invocationId, entry), at);
   }
 
   // ---- completions arriving ----------------------------------------------------------------
@@ -327,7 +294,7 @@ export class InteractionHub {
   // ---- workflow promises -------------------------------------------------------------------
 
   /** The first completion of a workflow's promise is kept in its state and completes its waiters. */
-  private resolvePromise(target: string, key: string, name: string, completion: EntryCompletion): void {
+  resolvePromise(target: string, key: string, name: string, completion: EntryCompletion): void {
     const stateName = promiseStateName(name);
     if (this.h.stateWriter.read(target, key, stateName) !== undefined) return; // first completion wins
     this.h.stateWriter.write(target, key, stateName, encodeStoredOutcome(completion, `durable promise "${name}"`));
@@ -340,7 +307,8 @@ export class InteractionHub {
     }
   }
 
-  private watchPromise(record: InvocationRecord, name: string, entry: number): void {
+  /** The promise entry at `entry` of `record` waits for promise `name` (completed at once when it is resolved). */
+  watchPromise(record: InvocationRecord, name: string, entry: number): void {
     if (record.key === null) return;
     const stored = this.h.state.objectState(record.target, record.key)?.get(promiseStateName(name));
     const inv = this.h.find(record.id);
@@ -353,6 +321,89 @@ export class InteractionHub {
     let list = this.promiseWatches.get(watchKey);
     if (!list) this.promiseWatches.set(watchKey, (list = []));
     list.push({ invocationId: record.id, entry });
+  }
+}
+
+/** What one attempt's context may do on this partition (see InteractionHub.portFor). */
+class InvocationPort implements InteractionPort {
+  constructor(
+    private readonly hub: InteractionHub,
+    private readonly h: HubHost,
+    private readonly inv: WaitingInvocation,
+  ) {}
+
+  handlerMode(target: string, handler: string): HandlerMode | null {
+    return this.h.registry.handler(target, handler)?.mode ?? null;
+  }
+
+  heldChain(): string[] {
+    const { record, mode } = this.inv;
+    const path = callerOf(record.headers)?.path ?? [];
+    return mode === "exclusive" && record.key !== null ? [...path, objectId(record.target, record.key)].slice(-MAX_CALL_PATH) : path;
+  }
+
+  calleeId(entry: number): string {
+    return calleeInvocationId(this.inv.record.id, entry);
+  }
+
+  emitCall(call: { recordKey: string; handler: string; input: Buffer | null; entry: number }): void {
+    const h = this.h;
+    h.sink.emit(
+      callRequestRecord({
+        topic: h.invocationsTopic,
+        recordKey: call.recordKey,
+        handler: call.handler,
+        input: call.input,
+        caller: { invocationId: this.inv.record.id, partition: h.partition, entry: call.entry },
+        path: this.heldChain(),
+      }),
+    );
+  }
+
+  emitSend(send: { recordKey: string; handler: string; input: Buffer | null; entry: number; fireAt: number | null }): void {
+    const key = Buffer.from(send.recordKey);
+    const headers = { [H.handler]: Buffer.from(send.handler) };
+    if (send.fireAt === null) {
+      this.h.sink.emit({ topic: this.h.invocationsTopic, key, value: send.input, headers });
+      return;
+    }
+    this.hub.keepDelayedSend({ id: `${this.inv.record.id}:${send.entry}`, fireAt: send.fireAt, key, value: send.input, headers });
+  }
+
+  wakeAt(entry: number, at: number): void {
+    this.hub.wakeAt(this.inv.record.id, entry, at);
+  }
+
+  now(): number {
+    return this.h.clock.now();
+  }
+
+  awakeableId(entry: number): string {
+    return formatAwakeableId(this.h.partition, entry, this.inv.record.id);
+  }
+
+  checkAwakeableId(id: string): void {
+    const problem = awakeableIdProblem(id);
+    if (problem) throw new TerminalError(problem, { code: "invalid_awakeable" });
+  }
+
+  emitAwakeableCompletion(id: string, completion: EntryCompletion): void {
+    this.h.sink.emit(awakeableCompletionRecord(this.h.invocationsTopic, { id, value: completion.value, failure: completion.failure }));
+  }
+
+  promiseValue(name: string): EntryCompletion | null {
+    const { record } = this.inv;
+    const stored = record.key === null ? undefined : this.h.state.objectState(record.target, record.key)?.get(promiseStateName(name));
+    return stored === undefined ? null : decodeStoredOutcome(stored, `durable promise "${name}"`);
+  }
+
+  resolvePromise(name: string, completion: EntryCompletion): void {
+    const { record } = this.inv;
+    if (record.key !== null) this.hub.resolvePromise(record.target, record.key, name, completion);
+  }
+
+  watchPromise(name: string, entry: number): void {
+    this.hub.watchPromise(this.inv.record, name, entry);
   }
 }
 

@@ -9,13 +9,10 @@ import type { Journal } from "../journal/journal.js";
 /** ctx.request of an invocation: kvo-source-* headers (a subscription's) become `source`; kvo-caller* are hidden. */
 export function requestOf(record: InvocationRecord): InvocationRequest {
   const { headers, source } = splitSourceHeaders(withoutCallHeaders(record.headers));
-  return {
-    id: record.id,
-    headers,
-    attempt: record.attempt,
-    ...(record.idempotencyKey ? { idempotencyKey: record.idempotencyKey } : {}),
-    ...(source ? { source } : {}),
-  };
+  const request: InvocationRequest = { id: record.id, headers, attempt: record.attempt };
+  if (record.idempotencyKey) request.idempotencyKey = record.idempotencyKey;
+  if (source) request.source = source;
+  return request;
 }
 
 /**
@@ -32,8 +29,21 @@ export function waitsOnlyForCallsAndTimers(journal: Journal): boolean {
 /** Approximate bytes an invocation record holds in memory (what grows with callers' input). */
 export function invocationSize(r: InvocationRecord): number {
   let bytes = 256 + (r.input?.length ?? 0) + r.id.length + (r.key?.length ?? 0);
-  for (const [name, value] of Object.entries(r.headers)) bytes += name.length + value.length;
+  for (const name in r.headers) bytes += name.length + r.headers[name]!.length;
   for (const to of r.replyTo) bytes += to.topic.length + (to.correlationId?.length ?? 0);
+  return bytes;
+}
+
+/**
+ * An upper bound of the encoded (Avro) size of an invocation record: strings counted at 3
+ * bytes per UTF-16 unit (UTF-8's worst case for them), bytes as they are, and room for the
+ * varints and fixed fields. Used to skip encoding records that are far from the size limit.
+ */
+export function invocationRecordEstimate(r: InvocationRecord): number {
+  let bytes = 128 + (r.input?.length ?? 0);
+  bytes += 3 * (r.id.length + (r.key?.length ?? 0) + r.target.length + r.handler.length + (r.idempotencyKey?.length ?? 0));
+  for (const name in r.headers) bytes += 10 + 3 * (name.length + r.headers[name]!.length);
+  for (const to of r.replyTo) bytes += 20 + 3 * (to.topic.length + (to.correlationId?.length ?? 0));
   return bytes;
 }
 

@@ -5,6 +5,7 @@ import { backoffDelay, DEFAULT_ATTEMPT_TIMEOUT_MS } from "../../sdk/retry.js";
 import { encodeChangelogKey } from "../codec/changelog_key.js";
 import { decodeJson, encodeJson } from "../codec/json_payload.js";
 import { codecs, type FailureRecord, type InvocationRecord, type JournalEntryRecord, type ReplyTarget } from "../codec/records.js";
+import type { LazyWrite } from "../commit/batch.js";
 import type { BatchToken, CommitSink } from "../commit/sink.js";
 import { DEFAULT_MAX_EMIT_BYTES_PER_INVOCATION, emitTopicsToLookUp, unknownEmitTopicError, type EmitPolicy } from "../egress/emit.js";
 import { encodeAvroEmits } from "../egress/avro_emit.js";
@@ -21,13 +22,20 @@ import { AttemptControl } from "./attempt_control.js";
 import { RecordTooLargeError } from "./limits.js";
 import { OutcomeCache } from "./outcome_cache.js";
 import { capMessage, failureOf, fittedDlqRecord, RECORD_ENVELOPE_BYTES } from "./record_limits.js";
-import { objectId, PartitionState } from "./state.js";
+import { ObjectStateSource, objectId, PartitionState } from "./state.js";
 import { RateLimitedWarn } from "../rate_limited_warn.js";
 import { decodeStoredOutcome, encodeStoredOutcome } from "../journal/stored_outcome.js";
 import { InteractionHub } from "./interaction_hub.js";
 import { StateWriter } from "./state_writer.js";
 import { misroutedError } from "./routing.js";
-import { describe, invocationSize, requestOf, sameTarget, waitsOnlyForCallsAndTimers } from "./invocation_facts.js";
+import {
+  describe,
+  invocationRecordEstimate,
+  invocationSize,
+  requestOf,
+  sameTarget,
+  waitsOnlyForCallsAndTimers,
+} from "./invocation_facts.js";
 
 export interface ProcessorConfig {
   partition: number;
@@ -130,10 +138,16 @@ interface Active {
   /** The input decoded at ingest, for the first attempt only (NOT_DECODED otherwise). */
   decodedInput: unknown;
   /**
-   * The batch holding every write of this invocation's `inv` record, while that is one batch;
-   * null once it was written in another (or restored: written in an earlier life).
+   * The batch holding every ordinary write of this invocation's `inv` record (a retry, another
+   * caller), while that is one batch and the lazy first write was never made; null otherwise
+   * (restored invocations: written in an earlier life).
    */
   invWrittenOnlyIn: BatchToken | null;
+  /**
+   * Its `inv` record as a lazy write of the batch that accepted it (see ingest), until that
+   * batch is sealed, it ends, or the record is written again; null otherwise.
+   */
+  lazyInv: LazyWrite | null;
   /** No attempt in memory: it waits for a completion (see suspend()). */
   suspended: boolean;
   /** Armed while the running attempt waits only for pending entries: suspends it when it fires. */
@@ -143,6 +157,8 @@ interface Active {
 }
 
 const NOT_DECODED: unique symbol = Symbol("not decoded");
+/** Below the limit by more than this, an invocation record's estimate is trusted without encoding it. */
+const ESTIMATE_MARGIN_BYTES = 4_096;
 
 /**
  * Owns one input partition: turns invocation records into running handlers, keeps exclusive
@@ -324,22 +340,32 @@ export class PartitionProcessor {
       lastError: null,
       acceptedAt: this.c.clock.now(),
     };
-    const encoded = codecs.invocation.encode(inv);
     // Room is kept for what a retry adds to the record (lastError, capped) and more callers.
+    // The record is encoded only when its size may come near the limit: most invocations end
+    // in the batch that accepted them and never write it (below).
     const invocationLimit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
-    if (encoded.length > invocationLimit) {
-      const error = new RecordTooLargeError(
-        `invocation record ${record.partition}@${record.offset} (input and headers)`,
-        encoded.length,
-        invocationLimit,
-      );
-      this.reject(record, parsed.id, parsed.replyTo, error);
-      return;
+    const estimate = invocationRecordEstimate(inv);
+    if (estimate > invocationLimit - ESTIMATE_MARGIN_BYTES) {
+      const size = codecs.invocation.encode(inv).length;
+      if (size > invocationLimit) {
+        const error = new RecordTooLargeError(
+          `invocation record ${record.partition}@${record.offset} (input and headers)`,
+          size,
+          invocationLimit,
+        );
+        this.reject(record, parsed.id, parsed.replyTo, error);
+        return;
+      }
     }
     this.state.invocations.set(inv.id, inv);
-    const written = this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: inv.id }), encoded);
+    // The `inv` record must commit with the offset that consumed the request unless the
+    // invocation ends first: written lazily, encoded only if its batch is sealed while it is
+    // still in flight, retracted (never written) when it completes in that batch.
     const active = this.track(inv, resolved.mode, []);
-    active.invWrittenOnlyIn = written;
+    active.lazyInv = this.c.sink.putChangelogLazy(this.c.partition, estimate, () => ({
+      key: encodeChangelogKey({ type: "inv", id: inv.id }),
+      value: codecs.invocation.encode(inv),
+    }));
     active.decodedInput = parsed.decodedInput;
     this.schedule(active);
     this.updateBackpressure();
@@ -374,7 +400,7 @@ export class PartitionProcessor {
       refuse("cannot record another caller within maxRecordBytes");
       return;
     }
-    this.noteInvocationWrite(running, this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id }), encoded));
+    this.writeInvocation(running, encoded);
   }
 
   /** Bad input: a DLQ copy with the reason, and a failure reply when the record asked for one. */
@@ -401,6 +427,7 @@ export class PartitionProcessor {
       bytes: invocationSize(record),
       decodedInput: NOT_DECODED,
       invWrittenOnlyIn: null,
+      lazyInv: null,
       suspended: false,
       suspendTimer: null,
       restoredWaiting: false,
@@ -486,42 +513,28 @@ export class PartitionProcessor {
     }
     const control = this.startAttempt(active);
     const overlay = new StateOverlay();
-    const objectState = record.key === null ? undefined : () => this.state.objectState(record.target, record.key!);
+    // What the context needs is built once per processor where it can be (runs for every
+    // invocation: closures made here cost an allocation each, and a defineProperty each under
+    // tsx, whose esbuild keepNames names every function made at run time).
     const ctx = new ContextImpl({
       target: record.target,
       key: record.key,
       mode: active.mode,
       request: requestOf(record),
       journal: active.journal,
-      state: {
-        read: (name) => objectState?.()?.get(name),
-        names: () => [...(objectState?.()?.keys() ?? [])],
-      },
+      state: new ObjectStateSource(this.state, record.target, record.key),
       overlay,
-      // ctx.run backoff. After close() it never ends: a retry loop stops there, its step stays
-      // pending (the new owner of the partition resumes the invocation from its journal).
-      sleep: (ms) =>
-        new Promise<void>((resolve) => {
-          if (this.closed) return;
-          this.c.clock.setTimeout(() => {
-            if (!this.closed) resolve();
-          }, ms);
-        }),
-      now: () => this.c.clock.now(),
+      sleep: this.retrySleep,
+      now: this.now,
       abort: control,
       emitPolicy: this.emitPolicy,
       interactions: this.hub.portFor(active),
-      onBlocked: (blocked) => this.onBlocked(active, control, blocked),
+      onBlocked: this.blockedListener(active, control),
       workflow: def?.kind === "object" && def.workflow === true,
       // A workflow run is long: its shared handlers must see its progress, so its writes apply
       // as they happen (it is the key's only writer), and stay even if the run fails.
-      ...(isWorkflowRun ? { onStateWrite: (name: string | null, value: Buffer | null) => this.writeNow(record, name, value) } : {}),
-      checkStateValue: (name, bytes) => {
-        // the state record wraps the value in a version byte and a small Avro header
-        const limit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
-        if (bytes.length > limit)
-          throw new RecordTooLargeError(`state "${name}" of ${record.target}/${record.key ?? ""}`, bytes.length, limit);
-      },
+      ...(isWorkflowRun ? { onStateWrite: this.immediateWriter(record) } : {}),
+      checkStateValue: this.checkStateValue,
     });
 
     let output: Buffer | null = null;
@@ -806,8 +819,13 @@ export class PartitionProcessor {
     // A journal is written only once it holds a step; most state-only invocations never have one.
     const hadJournal = this.state.journals.delete(record.id);
     // An invocation that ends in the batch that accepted it needs no `inv` record at all.
-    const invKey = encodeChangelogKey({ type: "inv", id: record.id });
-    if (!active.invWrittenOnlyIn || !this.c.sink.retract(p, invKey, active.invWrittenOnlyIn)) this.c.sink.putChangelog(p, invKey, null);
+    // (its lazy `inv` record, still in the open batch, is simply taken back).
+    const invNeverWritten = active.lazyInv !== null && this.c.sink.retractLazy(active.lazyInv);
+    active.lazyInv = null;
+    if (!invNeverWritten) {
+      const invKey = encodeChangelogKey({ type: "inv", id: record.id });
+      if (!active.invWrittenOnlyIn || !this.c.sink.retract(p, invKey, active.invWrittenOnlyIn)) this.c.sink.putChangelog(p, invKey, null);
+    }
     if (hadJournal) this.c.sink.putChangelog(p, encodeChangelogKey({ type: "jnl", id: record.id }), null);
     if (record.idempotencyKey !== null) {
       this.outcomes.add({ invocationId: record.id, value: output, failure, completedAt: this.c.clock.now() });
@@ -821,15 +839,48 @@ export class PartitionProcessor {
     this.c.sink.stepBoundary(); // everything of this completion is written: a full batch may be cut here
   }
 
-  /** What ctx.emit may do in this partition's invocations (see egress/emit.ts). */
+  private emitPolicyOnce: EmitPolicy | null = null;
+
+  /** What ctx.emit may do in this partition's invocations (see egress/emit.ts); made once. */
   private get emitPolicy(): EmitPolicy {
-    return {
+    return (this.emitPolicyOnce ??= {
       isReserved: (topic) =>
         topic === this.c.invocationsTopic || topic === this.c.dlqTopic || this.c.replyTopicStatus?.(topic) === "reserved",
       maxRecordBytes: this.c.maxRecordBytes,
       // at least one record of the largest size
       maxTotalBytes: Math.max(this.c.maxEmitBytesPerInvocation ?? DEFAULT_MAX_EMIT_BYTES_PER_INVOCATION, this.c.maxRecordBytes),
-    };
+    });
+  }
+
+  /**
+   * ctx.run's backoff between retries. After close() it never ends: a retry loop stops there,
+   * its step stays pending (the new owner of the partition resumes the invocation from its journal).
+   */
+  private readonly retrySleep = (ms: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (this.closed) return;
+      this.c.clock.setTimeout(() => {
+        if (!this.closed) resolve();
+      }, ms);
+    });
+
+  private readonly now = (): number => this.c.clock.now();
+
+  /** Refuses a state value at ctx.set that could not be written (the state record wraps it). */
+  private readonly checkStateValue = (name: string, bytes: Buffer, target: string, key: string | null): void => {
+    // the state record wraps the value in a version byte and a small Avro header
+    const limit = this.c.maxRecordBytes - RECORD_ENVELOPE_BYTES;
+    if (bytes.length > limit) throw new RecordTooLargeError(`state "${name}" of ${target}/${key ?? ""}`, bytes.length, limit);
+  };
+
+  /** The attempt's onBlocked listener (a function returned, not a named closure: see attempt()). */
+  private blockedListener(active: Active, control: AttemptControl): (blocked: boolean) => void {
+    return (blocked) => this.onBlocked(active, control, blocked);
+  }
+
+  /** A workflow run's onStateWrite: its writes apply at once (see writeNow). */
+  private immediateWriter(record: InvocationRecord): (name: string | null, value: Buffer | null) => void {
+    return (name, value) => this.writeNow(record, name, value);
   }
 
   /** Looks up the emitted topics not known now; null (no wait) when all are known. */
@@ -848,16 +899,20 @@ export class PartitionProcessor {
 
   private putInvocation(active: Active): void {
     if (this.closed) return;
-    const { record } = active;
-    this.noteInvocationWrite(
-      active,
-      this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: record.id }), codecs.invocation.encode(record)),
-    );
+    this.writeInvocation(active, codecs.invocation.encode(active.record));
   }
 
-  /** A rewrite of the `inv` record in another batch than the first write: it can no longer be retracted. */
-  private noteInvocationWrite(active: Active, batch: BatchToken): void {
-    if (active.invWrittenOnlyIn !== batch) active.invWrittenOnlyIn = null;
+  /**
+   * Writes the `inv` record again (a retry, another caller). Its lazy first write is taken
+   * back if still open; invWrittenOnlyIn then names the batch of this write, so an end in
+   * that batch can retract it too. A write in a later batch than the first keeps it null.
+   */
+  private writeInvocation(active: Active, encoded: Buffer): void {
+    const neverWritten = active.lazyInv !== null && this.c.sink.retractLazy(active.lazyInv);
+    active.lazyInv = null;
+    const batch = this.c.sink.putChangelog(this.c.partition, encodeChangelogKey({ type: "inv", id: active.record.id }), encoded);
+    if (neverWritten) active.invWrittenOnlyIn = batch;
+    else if (active.invWrittenOnlyIn !== batch) active.invWrittenOnlyIn = null;
   }
 
   /** Pauses consumption at a limit, resumes below half of it (hysteresis: no flapping). */

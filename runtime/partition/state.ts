@@ -1,5 +1,6 @@
 import { decodeChangelogKey } from "../codec/changelog_key.js";
 import { codecs, type InvocationRecord, type JournalEntryRecord, type OutcomeRecord, type TimerRecord } from "../codec/records.js";
+import type { StateSource } from "../journal/context_impl.js";
 
 export function objectId(target: string, key: string): string {
   return `${target}/${key}`;
@@ -62,5 +63,27 @@ export class PartitionState {
 
   objectState(target: string, key: string): Map<string, Buffer> | undefined {
     return this.objects.get(objectId(target, key));
+  }
+}
+
+/**
+ * One object's state as an attempt's context reads it: looked up on every read (a workflow
+ * run's writes apply while it runs). A class rather than closures: one is made per attempt.
+ * A service (key null) has none.
+ */
+export class ObjectStateSource implements StateSource {
+  constructor(
+    private readonly state: PartitionState,
+    private readonly target: string,
+    private readonly key: string | null,
+  ) {}
+
+  read(name: string): Buffer | undefined {
+    return this.key === null ? undefined : this.state.objectState(this.target, this.key)?.get(name);
+  }
+
+  names(): string[] {
+    const names = this.key === null ? undefined : this.state.objectState(this.target, this.key);
+    return names ? [...names.keys()] : [];
   }
 }

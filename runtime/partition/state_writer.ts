@@ -21,19 +21,25 @@ export class StateWriter {
   /** Applies a handler's writes. clearAll leaves the runtime's `$kvo.*` names alone. */
   apply(target: string, key: string, overlay: Pick<StateOverlay, "writes" | "clearedAll">): void {
     const id = objectId(target, key);
-    const names = this.state.objects.get(id);
-    if (overlay.clearedAll && names) {
-      for (const name of [...names.keys()]) {
-        if (name.startsWith(RESERVED_STATE_PREFIX) || overlay.writes.has(name)) continue;
-        this.write(target, key, name, null);
+    if (overlay.clearedAll) {
+      const names = this.state.objects.get(id);
+      if (names) {
+        for (const name of [...names.keys()]) {
+          if (name.startsWith(RESERVED_STATE_PREFIX) || overlay.writes.has(name)) continue;
+          this.writeOf(id, target, key, name, null);
+        }
       }
     }
-    for (const [name, value] of overlay.writes) this.write(target, key, name, value);
+    for (const [name, value] of overlay.writes) this.writeOf(id, target, key, name, value);
   }
 
   /** Writes one value (null: deletes it). */
   write(target: string, key: string, name: string, value: Buffer | null): void {
-    const id = objectId(target, key);
+    this.writeOf(objectId(target, key), target, key, name, value);
+  }
+
+  /** write() of the object `id` names (objectId(target, key), computed once per apply). */
+  private writeOf(id: string, target: string, key: string, name: string, value: Buffer | null): void {
     let names = this.state.objects.get(id);
     const changelogKey = encodeChangelogKey({ type: "st", object: target, key, name });
     if (value === null) {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { object, service, shared, TerminalError, type ObjectContext, type SharedObjectContext } from "../../index.js";
 import type { FailureRecord } from "../../runtime/codec/records.js";
+import { Batch, LazyWrite } from "../../runtime/commit/batch.js";
 import type { CommitSink } from "../../runtime/commit/sink.js";
 import { MAX_EMITS_PER_INVOCATION } from "../../runtime/egress/emit.js";
 import { H } from "../../runtime/invocation/headers.js";
@@ -259,6 +260,8 @@ describe("ctx.emit to a topic that does not exist", () => {
     const emitted: OutboundRecord[] = [];
     const sink: CommitSink = {
       putChangelog: () => ({}),
+      putChangelogLazy: (partition, estimate, encode) => new LazyWrite(new Batch(), partition, estimate, encode),
+      retractLazy: () => true,
       retract: () => false,
       emit: (r) => emitted.push(r),
       consumed: () => undefined,
