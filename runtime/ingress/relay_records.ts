@@ -7,12 +7,15 @@ import { H, KVO_HEADER_PREFIX } from "../invocation/headers.js";
 import type { InboundRecord, OutboundRecord } from "../log/log.js";
 import type { TopicNames } from "../options.js";
 import { fittedDlqRecord } from "../partition/record_limits.js";
-import { sourceHeaders, SOURCE_HEADERS } from "./source_headers.js";
+import { SOURCE_HEADER, SOURCE_HEADERS, SourceHeaderWriter } from "./source_headers.js";
 import type { ResolvedSubscription } from "./subscription.js";
 
 export class RelayRecords {
   private readonly handlerHeader: Buffer;
-  private readonly constantHeaders: { subscription: Buffer; topic: Buffer };
+  private readonly subscriptionHeader: Buffer;
+  private readonly source: SourceHeaderWriter;
+  /** `<Target>/`: the start of every routing key. */
+  private readonly keyPrefix: string;
 
   constructor(
     private readonly sub: ResolvedSubscription,
@@ -20,7 +23,9 @@ export class RelayRecords {
     private readonly maxRecordBytes: number,
   ) {
     this.handlerHeader = Buffer.from(sub.handler);
-    this.constantHeaders = { subscription: Buffer.from(sub.name), topic: Buffer.from(sub.topic) };
+    this.subscriptionHeader = Buffer.from(sub.name);
+    this.source = new SourceHeaderWriter(sub.name, sub.topic);
+    this.keyPrefix = `${sub.target.name}/`;
   }
 
   /** One call of the subscription's handler for `key` (null: a service without key) with `input` (JSON). */
@@ -31,25 +36,13 @@ export class RelayRecords {
     const headers: Record<string, Buffer> = {};
     // The source record's own headers, except kvo-* ones: those would steer the runtime
     // (reply topics, idempotency keys) on behalf of whoever produced the source record.
-    for (const [name, value] of Object.entries(record.headers)) if (!name.startsWith(KVO_HEADER_PREFIX)) headers[name] = value;
+    const own = record.headers;
+    for (const name of Object.keys(own)) if (!name.startsWith(KVO_HEADER_PREFIX)) headers[name] = own[name]!;
     headers[H.handler] = this.handlerHeader;
-    Object.assign(
-      headers,
-      sourceHeaders(
-        {
-          subscription: this.sub.name,
-          topic: this.sub.topic,
-          partition: record.partition,
-          offset: Number(record.offset),
-          timestamp: record.timestamp,
-          key: record.key,
-        },
-        this.constantHeaders,
-      ),
-    );
+    headers[SOURCE_HEADER] = this.source.value(record.partition, Number(record.offset), record.timestamp, record.key);
     return {
       topic: this.topics.invocations,
-      key: Buffer.from(routingKey === null ? target.name : `${target.name}/${routingKey}`),
+      key: Buffer.from(routingKey === null ? target.name : this.keyPrefix + routingKey),
       value: input,
       headers,
     };
@@ -58,7 +51,7 @@ export class RelayRecords {
   /** The DLQ copy of a source record: reason, source coordinates and the subscription's name in headers. */
   deadLetter(record: InboundRecord, code: string, message: string): OutboundRecord {
     const dlq = fittedDlqRecord(this.topics.dlq, this.sub.topic, record, { code, message }, this.maxRecordBytes);
-    dlq.headers = { ...dlq.headers, [SOURCE_HEADERS.subscription]: this.constantHeaders.subscription };
+    dlq.headers = { ...dlq.headers, [SOURCE_HEADERS.subscription]: this.subscriptionHeader };
     return dlq;
   }
 }

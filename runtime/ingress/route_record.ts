@@ -10,7 +10,7 @@
 import { KvoError } from "../../sdk/errors.js";
 import { isErrorCode, type ErrorCode } from "../../sdk/error_codes.js";
 import type { AvroPayloads } from "../payload/avro_port.js";
-import { toJsonSafe } from "./json_safe.js";
+import { isJsonAsIs, toJsonSafe } from "./json_safe.js";
 import type { ResolvedSubscription, SourceRecord } from "./subscription.js";
 
 export type RouteDecision =
@@ -65,35 +65,39 @@ function decodeValue(sub: ResolvedSubscription, record: SourceRecord, avroPayloa
   }
   if (format === "bytes") return bytes === null || bytes.length === 0 ? null : bytes.toString("base64");
   if (format.kind === "custom") {
-    const failed = (e: unknown): never => {
-      throw new DeadLetter(
-        "decode_failed",
-        `${where(sub, record)}: the subscription's decoder threw: ${(e as Error)?.message ?? String(e)}`,
-      );
-    };
     try {
       const decoded = format.decode(bytes, record);
-      return decoded instanceof Promise ? decoded.catch(failed) : decoded;
+      return decoded instanceof Promise ? decoded.catch((e: unknown) => decoderThrew(sub, record, e)) : decoded;
     } catch (e) {
-      return failed(e);
+      return decoderThrew(sub, record, e);
     }
   }
   // checked when the runtime starts (a subscription reading Avro needs the registry port)
   if (!avroPayloads) throw new Error(`${where(sub, record)}: the subscription reads Avro but the runtime has no Schema Registry`);
   if (bytes === null) throw new DeadLetter("not_avro", `${where(sub, record)}: the record has no value; the subscription reads Avro`);
-  const undecodable = (e: unknown): never => {
-    if (e instanceof KvoError && e.retryable) throw e;
-    const code = e instanceof KvoError && isErrorCode(e.code) ? e.code : "avro_decode_failed";
-    throw new DeadLetter(code, `${where(sub, record)}: ${(e as Error)?.message ?? String(e)}`);
-  };
-  // the writer schema is almost always cached: no promise per record then
+  // the writer schema is almost always cached: no promise (and no closure) per record then
   try {
     const cached = avroPayloads.decodeIfCached?.(bytes, format.schema);
     if (cached !== undefined) return cached.value;
   } catch (e) {
-    return undecodable(e);
+    return undecodableAvro(sub, record, e);
   }
-  return avroPayloads.decode(bytes, format.schema).then((decoded) => decoded.value, undecodable);
+  return avroPayloads.decode(bytes, format.schema).then(
+    (decoded) => decoded.value,
+    (e: unknown) => undecodableAvro(sub, record, e),
+  );
+}
+
+/** A custom decoder threw or rejected: the record is dead-lettered. */
+function decoderThrew(sub: ResolvedSubscription, record: SourceRecord, e: unknown): never {
+  throw new DeadLetter("decode_failed", `${where(sub, record)}: the subscription's decoder threw: ${(e as Error)?.message ?? String(e)}`);
+}
+
+/** An Avro decode failed: retryable errors (registry unreachable) propagate, the others dead-letter the record. */
+function undecodableAvro(sub: ResolvedSubscription, record: SourceRecord, e: unknown): never {
+  if (e instanceof KvoError && e.retryable) throw e;
+  const code = e instanceof KvoError && isErrorCode(e.code) ? e.code : "avro_decode_failed";
+  throw new DeadLetter(code, `${where(sub, record)}: ${(e as Error)?.message ?? String(e)}`);
 }
 
 function fieldOf(value: unknown, path: string): unknown {
@@ -182,7 +186,8 @@ function finish(sub: ResolvedSubscription, record: SourceRecord, value: unknown)
   // JSON read as JSON: the bytes are the input already (they parsed; the processor decodes them again)
   if (sub.value === "json") return { kind: "invoke", key, input: value === null ? null : record.value };
   try {
-    input = value === null || value === undefined ? null : Buffer.from(JSON.stringify(toJsonSafe(value)));
+    // most decoded values need no conversion: checking is cheaper than toJsonSafe's copy
+    input = value === null || value === undefined ? null : Buffer.from(JSON.stringify(isJsonAsIs(value) ? value : toJsonSafe(value)));
   } catch (e) {
     return {
       kind: "dead",

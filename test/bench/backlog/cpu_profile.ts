@@ -12,8 +12,8 @@
  * "(garbage collector)" is GC, "(program)" is native code outside JavaScript (libuv,
  * librdkafka callbacks into V8, compilation).
  */
-import { readFileSync } from "node:fs";
-import { relative } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 interface CallFrame {
@@ -137,4 +137,14 @@ export function formatSummary(s: ProfileSummary): string {
   lines.push("  by area:");
   for (const a of s.by_area) lines.push(`  ${a.self_pct.toFixed(1).padStart(5)}  ${a.self_ms.toFixed(0).padStart(8)}  ${a.area}`);
   return lines.join("\n");
+}
+
+/**
+ * The main thread's profile of a process: `--cpu-prof` writes one file per thread, named
+ * CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main thread (tsx's
+ * module loader runs in thread 1).
+ */
+export function mainThreadProfile(dir: string, pid: number): string | null {
+  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile") && f.split(".")[3] === String(pid) && f.split(".")[4] === "0");
+  return file ? join(dir, file) : null;
 }

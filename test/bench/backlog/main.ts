@@ -34,14 +34,14 @@
  *   --stall-timeout S (300)  fail when no offset was committed for S seconds
  *   --keep             keep the run's topics (deleted by default)
  */
-import { mkdirSync, readdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createRuntime } from "../../../connectors/create_runtime.js";
 import { createKafkaTransport } from "../../../connectors/kafka/transport.js";
 import type { TopicNames } from "../../../runtime/runtime.js";
 import { benchBrokers } from "../brokers.js";
 import { medianRows, percentile, round } from "../stats.js";
-import { formatSummary, summarizeCpuProfile } from "./cpu_profile.js";
+import { formatSummary, mainThreadProfile, summarizeCpuProfile } from "./cpu_profile.js";
 import { device } from "./device.js";
 import { DrainWatch } from "./drain_watch.js";
 import { parseArgs, type Options } from "./options.js";
@@ -77,16 +77,6 @@ async function createTopics(brokers: string[], app: string, o: Options): Promise
     await transport.stop();
   }
   return runtime.topics;
-}
-
-/**
- * The main thread's profile of a process: `--cpu-prof` writes one file per thread, named
- * CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main thread (tsx's
- * module loader runs in thread 1).
- */
-function mainThreadProfile(dir: string, pid: number): string | null {
-  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile") && f.split(".")[3] === String(pid) && f.split(".")[4] === "0");
-  return file ? join(dir, file) : null;
 }
 
 type Row = Record<string, number | boolean | string>;

@@ -11,8 +11,9 @@
  * stdout, one JSON object per line: {"event":"ready"} once started; {"event":"first"} when the
  * first invocation ended; {"event":"failed", ...} for the first failed invocation; on the
  * stdin command "stats" (or "stats gc", see below) {"event":"stats", ...} with runtime.stats(),
- * every transaction's duration ("commit.done"), the heap and the event loop's delay. SIGTERM stops the runtime gracefully and exits. Every
- * event carries atMs (epoch ms, fractional).
+ * every transaction's duration ("commit.done"), the heap and the event loop's delay. SIGTERM stops the runtime gracefully and exits (so
+ * `node --cpu-prof` writes its profile). Every event carries atMs (epoch ms, fractional) and
+ * hrUs (the monotonic clock in µs, the clock of --cpu-prof samples).
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
@@ -38,7 +39,8 @@ const runtimeOptions = ((): Record<string, unknown> => {
 // bigints (offsets) as numbers: JSON has no bigint
 const emit = (event: Record<string, unknown>): void =>
   void process.stdout.write(JSON.stringify(event, (_, v: unknown) => (typeof v === "bigint" ? Number(v) : v)) + "\n");
-const now = () => ({ atMs: performance.timeOrigin + performance.now() });
+// hrUs: the monotonic clock in µs, the clock of `--cpu-prof` samples (the drain's profile window)
+const now = () => ({ atMs: performance.timeOrigin + performance.now(), hrUs: Number(process.hrtime.bigint() / 1000n) });
 
 const device = deviceObject(env("KVO_BENCH_ALERTS_TOPIC"), env("KVO_BENCH_EGRESS") as EgressFormat);
 const sourceTopic = process.env.KVO_BENCH_SOURCE_TOPIC;

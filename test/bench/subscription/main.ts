@@ -49,7 +49,10 @@
  *                much more when it does not (then the percentiles are queueing and grow with
  *                --e2e-seconds). With --direct-e2e the direct scenario gets the same phase,
  *                with invocations written straight to `<app>.invocations`: the hop's latency.
- *   child_cpu_pct, broker_cpu_pct, machine_busy_pct  as in the backlog suite
+ *   child_cpu_pct, broker_cpu_pct, machine_busy_pct  as in the backlog suite; cpu_us_per_record:
+ *                the runtime process's CPU (all its threads) during the drain per record
+ *   relay_secs   (subscription) first invocation's end → the relay's group covers the source
+ *                topic: the relay's own drain, the processors finish secs - relay_secs later
  *   relayed_again  records the relay relayed a second time after one of its transactions was
  *                aborted (e.g. fenced); fenced: the runtime's fenced commits. Both 0 normally;
  *                "exact" still requires every effect exactly once.
@@ -67,6 +70,9 @@
  *   --direct-e2e      run the latency phase in the direct scenario too
  *   --egress avro|json (avro)  format of the alerts
  *   --rate R (5000)  --e2e-seconds S (20; 0 skips the latency phase)
+ *   --cpu-prof [dir]  run the subscription scenario's runtime under `node --cpu-prof` (default dir
+ *                     .kvo/profiles/subscription-<time>) and print its top self-time functions during
+ *                     the drain (profiling slows it; the direct scenario is not profiled)
  *   --runtime-options JSON  merged into createRuntime's options
  *   --stall-timeout S (300)  fail when nothing was committed for S seconds
  *   --keep            keep the run's topics (deleted by default)

@@ -20,6 +20,8 @@ export interface Drain {
   brokerCpuPct: number;
   machineBusyPct: number;
   stats: ChildStats;
+  /** The drain window on the monotonic clock, µs (the clock of --cpu-prof samples). */
+  windowUs: [number, number];
 }
 
 /**
@@ -27,10 +29,11 @@ export interface Drain {
  * performance.now() at which everything was seen committed), and measures in between.
  */
 export async function measureDrain(rt: RuntimeProcess, spawnedAt: number, o: Options, drained: () => Promise<number>): Promise<Drain> {
-  const first = (await rt.nextWithin("first", o.stallMs, "invocation ended")) as { atMs: number };
+  const first = (await rt.nextWithin("first", o.stallMs, "invocation ended")) as { atMs: number; hrUs: number };
   const cpu = openCpuWindow(rt.pid);
   log(`first invocation ended ${((first.atMs - spawnedAt) / 1000).toFixed(2)} s after spawn; draining`);
   const doneAt = await drained();
+  const doneHrUs = Number(process.hrtime.bigint() / 1000n) - (performance.now() - doneAt) * 1000;
   const secs = (performance.timeOrigin + doneAt - first.atMs) / 1000;
   const cpuUse = cpu.close(secs, log);
   rt.sample();
@@ -43,6 +46,7 @@ export async function measureDrain(rt: RuntimeProcess, spawnedAt: number, o: Opt
     rssMax,
     ...cpuUse,
     stats,
+    windowUs: [first.hrUs, doneHrUs],
   };
 }
 
@@ -69,6 +73,8 @@ export function drainRow(scenario: string, o: Options, run: number, d: Drain): R
     invocations_per_commit: round(d.stats.completed / Math.max(1, d.stats.commits), 0),
     loop_delay_max_ms: round(d.stats.loopDelayMaxMs, 0),
     child_cpu_pct: round(d.childCpuPct, 0),
+    // CPU of the runtime process (all its threads) per record drained, µs
+    cpu_us_per_record: round(((d.childCpuPct / 100) * d.secs * 1e6) / o.records, 0),
     broker_cpu_pct: round(d.brokerCpuPct, 0),
     machine_busy_pct: round(d.machineBusyPct, 0),
   };

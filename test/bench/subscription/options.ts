@@ -1,4 +1,6 @@
 /** Command-line options of the subscription benchmark (see main.ts for what they mean). */
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { drainFlags, type DrainOptions } from "../backlog/options.js";
 import { parseFlags } from "../flags.js";
 import type { EgressFormat } from "./device.js";
@@ -14,11 +16,15 @@ export interface Options extends DrainOptions {
   /** Latency phase: readings per second and how long; 0 seconds skips it. */
   rate: number;
   e2eSeconds: number;
+  /** --cpu-prof: the subscription scenario's runtime runs under `node --cpu-prof` writing here. */
+  cpuProfDir: string | null;
 }
 
 export const USAGE =
   "usage: npm run bench -- subscription [--n N] [--k K] [--runs R] [--partitions P] [--peer] [--no-direct] [--direct-e2e] " +
-  "[--egress avro|json] [--rate R] [--e2e-seconds S] [--runtime-options JSON] [--stall-timeout S] [--keep]";
+  "[--egress avro|json] [--rate R] [--e2e-seconds S] [--cpu-prof [dir]] [--runtime-options JSON] [--stall-timeout S] [--keep]";
+
+const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
 export function parseArgs(args: string[]): Options {
   const o: Options = {
@@ -32,6 +38,7 @@ export function parseArgs(args: string[]): Options {
     egress: "avro",
     rate: 5_000,
     e2eSeconds: 20,
+    cpuProfDir: null,
     runtimeOptions: undefined,
     stallMs: 300_000,
     keep: false,
@@ -43,6 +50,13 @@ export function parseArgs(args: string[]): Options {
     "--egress": (v) => (o.egress = v.oneOf(EGRESS_FORMATS)),
     "--rate": (v) => (o.rate = v.int()),
     "--e2e-seconds": (v) => (o.e2eSeconds = v.int(0)),
+    "--cpu-prof": (v) => {
+      const dir = v.optional();
+      o.cpuProfDir =
+        dir !== undefined
+          ? resolve(dir)
+          : join(repoRoot, ".kvo", "profiles", `subscription-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+    },
   });
   return o;
 }

@@ -40,10 +40,14 @@ export class RuntimeProcess extends RuntimeChildProcess {
   /** The first failed invocation the child reported, if any. */
   failure: Record<string, unknown> | null = null;
 
-  /** @param env the app's KVO_* variables (see app.ts) */
-  constructor(env: Record<string, string>) {
+  /**
+   * @param env the app's KVO_* variables (see app.ts)
+   * @param cpuProfDir when set, the child runs under `node --cpu-prof` writing into this directory
+   */
+  constructor(env: Record<string, string>, cpuProfDir?: string) {
     super({
       appFile: new URL("./app.ts", import.meta.url).pathname,
+      nodeArgs: cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`] : [],
       env,
       name: "runtime",
       stdin: "pipe",

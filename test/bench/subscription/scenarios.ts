@@ -4,6 +4,8 @@
  * phase either can end with. Each has its own app, topics and runtime process, all removed
  * afterwards unless --keep.
  */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { KafkaJS } from "@confluentinc/kafka-javascript";
 import { percentile, round } from "../stats.js";
 import type { DrainWatch } from "../backlog/drain_watch.js";
@@ -12,6 +14,7 @@ import { checkAlerts, checkRuntime } from "./checks.js";
 import { drainRow, log, measureDrain, type Row } from "./measure.js";
 import type { Options } from "./options.js";
 import { produceInvocations, producePaced, produceReadings, type PacedTarget } from "./produce.js";
+import { reportProfile } from "./profile.js";
 import { RuntimeProcess, type ChildStats } from "./runtime_process.js";
 import { allTopics, createScenarioTopics, type ScenarioTopics } from "./topics.js";
 import { ReadingSource } from "./workload.js";
@@ -32,16 +35,20 @@ export class Scenario {
     readonly admin: KafkaJS.Admin,
   ) {}
 
-  spawn(env: Record<string, string>): RuntimeProcess {
-    this.runtime = new RuntimeProcess({
-      KVO_APP: this.app,
-      KVO_BOOTSTRAP_SERVERS: this.brokers.join(","),
-      KVO_PARTITIONS: String(this.o.partitions),
-      KVO_BENCH_ALERTS_TOPIC: this.topics!.alerts,
-      KVO_BENCH_EGRESS: this.o.egress,
-      ...(this.o.runtimeOptions && { KVO_BENCH_RUNTIME_OPTIONS: this.o.runtimeOptions }),
-      ...env,
-    });
+  /** @param cpuProfDir when set, the runtime runs under `node --cpu-prof` writing there */
+  spawn(env: Record<string, string>, cpuProfDir?: string): RuntimeProcess {
+    this.runtime = new RuntimeProcess(
+      {
+        KVO_APP: this.app,
+        KVO_BOOTSTRAP_SERVERS: this.brokers.join(","),
+        KVO_PARTITIONS: String(this.o.partitions),
+        KVO_BENCH_ALERTS_TOPIC: this.topics!.alerts,
+        KVO_BENCH_EGRESS: this.o.egress,
+        ...(this.o.runtimeOptions && { KVO_BENCH_RUNTIME_OPTIONS: this.o.runtimeOptions }),
+        ...env,
+      },
+      cpuProfDir,
+    );
     return this.runtime;
   }
 
@@ -142,21 +149,28 @@ export async function runSubscription(s: Scenario, run: number): Promise<Row> {
     log(
       `run ${run} subscription: produced in ${producedSecs.toFixed(1)} s (${Math.round(o.records / producedSecs)}/s); starting the runtime`,
     );
-    const rt = s.spawn({ KVO_BENCH_SOURCE_TOPIC: topics.source, KVO_BENCH_SUBSCRIPTION: SUBSCRIPTION });
+    const profDir = o.cpuProfDir ? join(o.cpuProfDir, `run-${run}`) : undefined;
+    if (profDir) mkdirSync(profDir, { recursive: true });
+    const rt = s.spawn({ KVO_BENCH_SOURCE_TOPIC: topics.source, KVO_BENCH_SUBSCRIPTION: SUBSCRIPTION }, profDir);
     const check = (): void => rt.assertHealthy();
+    let relayDoneAt = Number.NaN;
+    let doneAt = Number.NaN;
     const drain = await measureDrain(rt, nowMs(), o, async () => {
       // 1. the relay has committed every source record (each as one invocation record)
-      await watch.untilCommitted(`${s.app}.sub.${SUBSCRIPTION}`, topics.source, sourceEnds, check, o.stallMs);
+      relayDoneAt = await watch.untilCommitted(`${s.app}.sub.${SUBSCRIPTION}`, topics.source, sourceEnds, check, o.stallMs);
       // 2. the runtime has committed all of them. Only the relay's transactions write to
       // `<app>.invocations`, so each partition ends with a commit marker, which takes an
       // offset but is no record: the runtime's committed offset (last record + 1) reaches
       // the end offset - 1. (checkRuntime also checks that N invocations completed.)
       const ends = await watch.endOffsets(topics.app.invocations);
       const lastRecordEnds = new Map([...ends].map(([p, end]) => [p, end > 0n ? end - 1n : 0n]));
-      return watch.untilCommitted(s.app, topics.app.invocations, lastRecordEnds, check, o.stallMs);
+      doneAt = await watch.untilCommitted(s.app, topics.app.invocations, lastRecordEnds, check, o.stallMs);
+      return doneAt;
     });
     log(`run ${run} subscription: drained in ${drain.secs.toFixed(2)} s`);
     const row = drainRow("subscription-run", o, run, drain);
+    // when the relay had committed every source record (the processors drain behind it)
+    row.relay_secs = round(drain.secs - (doneAt - relayDoneAt) / 1000, 2);
     const sub = drain.stats.subscriptions?.[0];
     if (sub) row.skipped_duplicates = sub.skippedDuplicates;
 
@@ -172,6 +186,8 @@ export async function runSubscription(s: Scenario, run: number): Promise<Row> {
     reader = null;
     const final = await rt.stats();
     await rt.stop();
+    // the profile is written when the process exits; the window is the drain (not the latency phase)
+    if (profDir) reportProfile(profDir, rt.pid, run, drain.windowUs);
     problems.push(...(await checkRuntime(brokers, s.app, topics, o, source, final)));
     return finishRow(row, final, source, problems);
   } finally {
