@@ -46,10 +46,9 @@ export interface CommitHooks {
  *   is committed again, unchanged (same records, same offsets), in a new transaction, so no
  *   offset is ever committed ahead of the records written for the inputs before it;
  * - a transaction holds about maxTransactionRecords records and maxTransactionBytes bytes,
- *   plus at most as many again of lazy `inv` records (invocations still in flight when it
- *   is sealed, see full()): a
- *   full batch is sealed at the end of the synchronous step that filled it (never inside one:
- *   what one step writes commits together) and the following writes open a new one, so a
+ *   at most twice that (see fullness()): a full batch is sealed at the end of the turn that
+ *   filled it, or at the next step boundary once over twice the caps (never inside a step:
+ *   what one step writes commits together), and the following writes open a new one, so a
  *   backlog never makes a transaction long (it must stay far below transaction.timeout.ms);
  * - written-but-uncommitted bytes above maxUncommittedBytes raise onPressure(true): the
  *   runtime pauses consumption until they fall below half;
@@ -176,10 +175,13 @@ export class GroupCommitter implements CommitSink {
 
   /**
    * Called between two steps that must not be split (e.g. between ingested records): seals
-   * the open batch now if it is full, instead of at the end of the current turn.
+   * the open batch now if it is over twice its caps; a full one is sealed at the end of the
+   * current turn (see fullness()).
    */
   stepBoundary(): void {
-    if (this.full()) this.seal();
+    const fullness = this.fullness();
+    if (fullness === "over") this.seal();
+    else if (fullness === "full") this.requestSeal();
   }
 
   /**
@@ -191,32 +193,44 @@ export class GroupCommitter implements CommitSink {
     this.schedule();
   }
 
-  private full(): boolean {
-    // Lazy writes (`inv` records) count only beyond an allowance of as many again: most are
-    // retracted before the batch is sealed (Batch.lazyCount), and a delivery of many records
-    // must not seal batches full of them before their handlers could end.
+  /**
+   * "full" once the open batch reaches maxTransactionRecords / maxTransactionBytes, counting
+   * lazy writes (`inv` records) only beyond an allowance of as many again: most are retracted
+   * before the batch is sealed (Batch.lazyCount), and a delivery of many records must not
+   * seal batches full of them before their handlers could end. A full batch is sealed at the
+   * end of the turn, after the handlers that the turn's deliveries started have ended (and
+   * taken their lazy writes back) — sealing at the step that filled it would write the `inv`
+   * records of all of them. "over" at twice the caps, everything counted: sealed at the next
+   * step boundary, which bounds a transaction at twice the caps plus one step.
+   */
+  private fullness(): "no" | "full" | "over" {
     const batch = this.open;
     const { maxTransactionRecords: maxRecords, maxTransactionBytes: maxBytes } = this.limits;
+    if (batch.size >= 2 * maxRecords || batch.bytes >= 2 * maxBytes) return "over";
     const records = batch.size - batch.lazyCount + Math.max(0, batch.lazyCount - maxRecords);
     const bytes = batch.bytes - batch.lazyByteCount + Math.max(0, batch.lazyByteCount - maxBytes);
-    return records >= maxRecords || bytes >= maxBytes;
+    return records >= maxRecords || bytes >= maxBytes ? "full" : "no";
   }
 
   private written(): void {
-    if (!this.sealRequested && this.full()) {
-      // Never seal between two writes of one synchronous step: an invocation's completion
-      // (state, tombstones, outcome, replies) or an ingested record (its offset and its `inv`)
-      // must commit together. Every such step is synchronous, so sealing once the current
-      // turn ends cuts only between steps; the cap may be exceeded by what one turn writes.
-      this.sealRequested = true;
-      queueMicrotask(() => {
-        this.sealRequested = false;
-        if (this.full()) this.seal();
-        this.schedule();
-      });
-    }
+    // Never seal between two writes of one synchronous step: an invocation's completion
+    // (state, tombstones, outcome, replies) or an ingested record (its offset and its `inv`)
+    // must commit together. A full batch is sealed at the next step boundary if over twice
+    // its caps, else once the current turn ends.
+    if (this.fullness() !== "no") this.requestSeal();
     this.checkPressure();
     this.schedule();
+  }
+
+  /** Seals the open batch at the end of the current turn if it is still full then. */
+  private requestSeal(): void {
+    if (this.sealRequested) return;
+    this.sealRequested = true;
+    setImmediate(() => {
+      this.sealRequested = false;
+      if (this.fullness() !== "no") this.seal();
+      this.schedule();
+    });
   }
 
   /** Cuts the open batch: its offsets become every owned partition's position as of now. */
