@@ -148,3 +148,23 @@ export function mainThreadProfile(dir: string, pid: number): string | null {
   const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile") && f.split(".")[3] === String(pid) && f.split(".")[4] === "0");
   return file ? join(dir, file) : null;
 }
+
+/**
+ * Prints the top self-time functions of the stopped process `pid` during `windowUs`: the table
+ * on stderr, one JSON row `{ scenario, run, file, ... }` on stdout; `log` says when the
+ * process left no profile.
+ */
+export function reportCpuProfile(
+  where: { dir: string; pid: number; windowUs: [number, number] },
+  row: { scenario: string; run: number; top: number },
+  log: (line: string) => void,
+): void {
+  const file = mainThreadProfile(where.dir, where.pid);
+  if (!file) {
+    log(`run ${row.run}: no main-thread .cpuprofile of process ${where.pid} in ${where.dir}`);
+    return;
+  }
+  const summary = summarizeCpuProfile(file, row.top, where.windowUs);
+  process.stderr.write(formatSummary(summary) + "\n");
+  process.stdout.write(JSON.stringify({ scenario: row.scenario, run: row.run, file, ...summary }) + "\n");
+}

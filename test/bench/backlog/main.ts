@@ -41,7 +41,7 @@ import { createKafkaTransport } from "../../../connectors/kafka/transport.js";
 import type { TopicNames } from "../../../runtime/runtime.js";
 import { benchBrokers } from "../brokers.js";
 import { medianRows, percentile, round } from "../stats.js";
-import { formatSummary, mainThreadProfile, summarizeCpuProfile } from "./cpu_profile.js";
+import { reportCpuProfile } from "./cpu_profile.js";
 import { device } from "./device.js";
 import { DrainWatch } from "./drain_watch.js";
 import { parseArgs, type Options } from "./options.js";
@@ -166,18 +166,6 @@ function toRow(o: Options, run: number, d: Drain, rssMax: number, verdict: Verdi
   return row;
 }
 
-/** Prints the top self-time functions of the runtime process during the drain. */
-function reportProfile(profDir: string, pid: number, run: number, windowUs: [number, number]): void {
-  const file = mainThreadProfile(profDir, pid);
-  if (!file) {
-    log(`run ${run}: no main-thread .cpuprofile of process ${pid} in ${profDir}`);
-    return;
-  }
-  const summary = summarizeCpuProfile(file, 15, windowUs);
-  process.stderr.write(formatSummary(summary) + "\n");
-  print({ scenario: "backlog-cpu-profile", run, file, ...summary });
-}
-
 async function runOnce(brokers: string[], o: Options, run: number, watch: DrainWatch): Promise<Row> {
   const app = `bench-backlog-${Date.now().toString(36)}-${run}`;
   let topics: TopicNames | null = null;
@@ -210,7 +198,12 @@ async function runOnce(brokers: string[], o: Options, run: number, watch: DrainW
     log(
       `run ${run}: changelog read back in ${verdict.seconds.toFixed(1)} s (${verdict.changelogRecords} records): ${verdict.exact ? "exact" : `NOT EXACT: ${verdict.problems.join("; ")}`}`,
     );
-    if (profDir) reportProfile(profDir, runtime.pid, run, drain.windowUs);
+    if (profDir)
+      reportCpuProfile(
+        { dir: profDir, pid: runtime.pid, windowUs: drain.windowUs },
+        { scenario: "backlog-cpu-profile", run, top: 15 },
+        log,
+      );
     return toRow(o, run, drain, runtime.rssMax, verdict);
   } finally {
     await runtime?.stop();

@@ -14,7 +14,7 @@ import { checkAlerts, checkRuntime } from "./checks.js";
 import { drainRow, log, measureDrain, type Row } from "./measure.js";
 import type { Options } from "./options.js";
 import { produceInvocations, producePaced, produceReadings, type PacedTarget } from "./produce.js";
-import { reportProfile } from "./profile.js";
+import { reportCpuProfile } from "../backlog/cpu_profile.js";
 import { RuntimeProcess, type ChildStats } from "./runtime_process.js";
 import { allTopics, createScenarioTopics, type ScenarioTopics } from "./topics.js";
 import { ReadingSource } from "./workload.js";
@@ -187,7 +187,12 @@ export async function runSubscription(s: Scenario, run: number): Promise<Row> {
     const final = await rt.stats();
     await rt.stop();
     // the profile is written when the process exits; the window is the drain (not the latency phase)
-    if (profDir) reportProfile(profDir, rt.pid, run, drain.windowUs);
+    if (profDir)
+      reportCpuProfile(
+        { dir: profDir, pid: rt.pid, windowUs: drain.windowUs },
+        { scenario: "subscription-cpu-profile", run, top: 25 },
+        log,
+      );
     problems.push(...(await checkRuntime(brokers, s.app, topics, o, source, final)));
     return finishRow(row, final, source, problems);
   } finally {
