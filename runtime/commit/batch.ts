@@ -10,6 +10,9 @@ export function recordBytes(record: OutboundRecord): number {
   return bytes;
 }
 
+/** Retracted lazy writes are dropped from a batch's list once it holds more than this many entries and they are the majority. */
+const LAZY_COMPACT_AT = 1_024;
+
 /** Gives a lazy write's changelog key and value when its batch is sealed. */
 export type LazyEncode = () => { key: string; value: Buffer };
 
@@ -20,7 +23,8 @@ export class LazyWrite {
     readonly batch: Batch,
     readonly partition: number,
     readonly estimate: number,
-    readonly encode: LazyEncode,
+    /** Dropped once retracted or encoded: it holds what it encodes (an invocation's input). */
+    public encode: LazyEncode | null,
   ) {}
 }
 
@@ -114,10 +118,23 @@ export class Batch {
   retractLazy(write: LazyWrite): boolean {
     if (write.batch !== this || write.retracted) return false;
     write.retracted = true;
+    write.encode = null;
     this.lazyLive--;
     this.lazyBytes -= write.estimate;
     this.bytes -= write.estimate;
+    // A batch kept open long (a commit retried while invocations go on) must not keep one
+    // entry per invocation it saw: drop the retracted ones once they dominate.
+    if (this.lazy.length > LAZY_COMPACT_AT && this.lazy.length > 2 * this.lazyLive) {
+      let kept = 0;
+      for (const w of this.lazy) if (!w.retracted) this.lazy[kept++] = w;
+      this.lazy.length = kept;
+    }
     return true;
+  }
+
+  /** Entries of the lazy-write list (live and retracted), for tests of its bound. */
+  get lazyEntries(): number {
+    return this.lazy.length;
   }
 
   /** Removes a changelog write of this batch; false when the batch holds none for the slot. */
@@ -136,9 +153,10 @@ export class Batch {
    */
   materialize(changelogTopic: string): void {
     for (const write of this.lazy) {
-      if (write.retracted) continue;
-      write.retracted = true; // sealed: no longer retractable
+      if (write.retracted || !write.encode) continue;
       const { key, value } = write.encode();
+      write.retracted = true; // sealed: no longer retractable
+      write.encode = null;
       const slot = `${write.partition}\0${key}`;
       this.bytes -= write.estimate;
       if (this.changelog.has(slot)) continue;

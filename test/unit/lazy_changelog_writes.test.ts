@@ -4,6 +4,7 @@
  * tests drive the GroupCommitter directly with a recording transport.
  */
 import { describe, expect, it } from "vitest";
+import { Batch } from "../../runtime/commit/batch.js";
 import { GroupCommitter } from "../../runtime/commit/group_committer.js";
 import type { TransactionBatch } from "../../runtime/log/log.js";
 import { systemClock } from "../../runtime/support.js";
@@ -92,5 +93,18 @@ describe("lazy changelog writes", () => {
     const sizes = commits.map((c) => c.records.length);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(2 * 10);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(25);
+  });
+
+  it("keeps no entry per retracted write in a batch that stays open (a commit retried while invocations go on)", () => {
+    const batch = new Batch();
+    const live = Array.from({ length: 10 }, (_, i) => batch.putChangelogLazy(0, 10, lazyInv(`live${i}`)));
+    let retracted = 0;
+    for (let i = 0; i < 20_000; i++) if (batch.retractLazy(batch.putChangelogLazy(0, 10, lazyInv(`gone${i}`)))) retracted++;
+    expect(retracted).toBe(20_000);
+    expect(batch.lazyCount).toBe(10);
+    expect(batch.lazyEntries).toBeLessThanOrEqual(2 * 1_024);
+    batch.materialize("app.changelog");
+    expect(live.every((w) => w.retracted && w.encode === null)).toBe(true);
+    expect(batch.records().map((r) => r.key!.toString())).toEqual(Array.from({ length: 10 }, (_, i) => `["inv","live${i}"]`));
   });
 });
